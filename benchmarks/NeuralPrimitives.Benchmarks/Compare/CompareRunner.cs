@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace NeuralPrimitives.Benchmarks.Compare;
+
+/// <summary>
+/// `compare [names...]`: for each case, warm up (≥ 30 calls and ≥ 200 ms, so tiered JIT has settled),
+/// then time repeated runs and print one JSON object name → median milliseconds.
+/// </summary>
+public static class CompareRunner
+{
+    /// <summary>All cases of every <see cref="ICompareSuite"/> in this assembly.</summary>
+    public static IReadOnlyList<CompareCase> AllCases() =>
+        typeof(CompareRunner).Assembly.GetTypes()
+            .Where(t => typeof(ICompareSuite).IsAssignableFrom(t) && t is { IsInterface: false, IsAbstract: false })
+            .OrderBy(t => t.Name)
+            .SelectMany(t => ((ICompareSuite)Activator.CreateInstance(t)!).Cases())
+            .ToList();
+
+    /// <summary>Runs the named cases (all when none are named) and returns name → median ms.</summary>
+    public static Dictionary<string, double> Run(IReadOnlyCollection<string> names, TextWriter log)
+    {
+        var all = AllCases();
+        var unknown = names.Where(n => all.All(c => c.Name != n)).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException($"Unknown case(s): {string.Join(", ", unknown)}. Known: {string.Join(", ", all.Select(c => c.Name))}.", nameof(names));
+        var results = new Dictionary<string, double>();
+        foreach (var c in all.Where(c => names.Count == 0 || names.Contains(c.Name)))
+        {
+            results[c.Name] = Math.Round(MedianMilliseconds(c.Setup()), 4);
+            log.WriteLine($"{c.Name}: {results[c.Name]} ms");
+        }
+        return results;
+    }
+
+    /// <summary>Median time of <paramref name="run"/> in milliseconds after warm-up.</summary>
+    public static double MedianMilliseconds(Action run, double warmupMs = 300, double measureMs = 1500, int minRuns = 15)
+    {
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < 30 || sw.Elapsed.TotalMilliseconds < warmupMs; i++) run();
+        var times = new List<double>();
+        sw.Restart();
+        while (times.Count < minRuns || (sw.Elapsed.TotalMilliseconds < measureMs && times.Count < 2000))
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            run();
+            times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    /// <summary>Writes the results as one JSON object.</summary>
+    public static string ToJson(Dictionary<string, double> results) => JsonSerializer.Serialize(results);
+}

@@ -1,0 +1,56 @@
+// Small helpers for shapes (the `Lengths` of a Tensor<T>): products, formatting, and
+// splitting a shape into "leading dimensions × last dimension" (how Linear, softmax and
+// the activations treat inputs of any rank).
+namespace NeuralPrimitives;
+
+/// <summary>Helpers for tensor shapes (lengths in row-major order).</summary>
+public static class Shapes
+{
+    /// <summary>Formats a shape as <c>[2, 3, 4]</c>.</summary>
+    public static string Format(ReadOnlySpan<nint> lengths)
+    {
+        var parts = new string[lengths.Length];
+        for (int i = 0; i < lengths.Length; i++) parts[i] = lengths[i].ToString();
+        return "[" + string.Join(", ", parts) + "]";
+    }
+
+    /// <summary>Formats a shape as <c>[2, 3, 4]</c>.</summary>
+    public static string Format(ReadOnlySpan<int> lengths)
+    {
+        var parts = new string[lengths.Length];
+        for (int i = 0; i < lengths.Length; i++) parts[i] = lengths[i].ToString();
+        return "[" + string.Join(", ", parts) + "]";
+    }
+
+    /// <summary>The number of elements of a shape (1 for rank 0).</summary>
+    public static int Product(ReadOnlySpan<nint> lengths)
+    {
+        long p = 1;
+        foreach (var l in lengths) p *= l;
+        return checked((int)p);
+    }
+
+    /// <summary>The number of elements of a shape (1 for rank 0).</summary>
+    public static int Product(ReadOnlySpan<int> lengths)
+    {
+        long p = 1;
+        foreach (var l in lengths) p *= l;
+        return checked((int)p);
+    }
+
+    /// <summary>Splits a shape into (rows, last): rows is the product of all but the last dimension.</summary>
+    public static (int Rows, int Last) RowsAndLast(ReadOnlySpan<nint> lengths)
+    {
+        if (lengths.Length == 0) return (1, 1);
+        int last = checked((int)lengths[^1]);
+        return (Product(lengths[..^1]), last);
+    }
+
+    /// <summary>Copies a shape, replacing its last dimension.</summary>
+    public static nint[] WithLast(ReadOnlySpan<nint> lengths, int last)
+    {
+        var s = lengths.ToArray();
+        s[^1] = last;
+        return s;
+    }
+}

@@ -1,0 +1,139 @@
+// Element-wise activations, forward and backward (∂L/∂x = ∂L/∂y ⊙ f'(x)).
+//
+//   ReLU      y = max(x, 0)                       f' = 1[x > 0]            (0 at x = 0, as PyTorch)
+//   Tanh      y = tanh x                          f' = 1 − y²
+//   Sigmoid   y = σ(x) = 1/(1+e⁻ˣ)                f' = y(1 − y)
+//   SiLU      y = x·σ(x)                          f' = σ(x)·(1 + x(1 − σ(x)))
+//   GELU      y = x·Φ(x) = ½x(1 + erf(x/√2))      f' = Φ(x) + x·φ(x),  φ(x) = e^(−x²/2)/√(2π)
+//   GELU tanh y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³)
+//             f' = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²)
+// Backward takes the forward input x (and, for tanh and sigmoid, the output y, which is cheaper).
+// x, y, dy, dx are equal-length spans; dx may alias dy.
+namespace NeuralPrimitives;
+
+/// <summary>How GELU is computed (PyTorch's <c>approximate</c> argument).</summary>
+public enum GeluApproximation
+{
+    /// <summary>Exact: x·Φ(x) with the Gaussian CDF (PyTorch's <c>approximate='none'</c>).</summary>
+    None,
+
+    /// <summary>The tanh approximation (PyTorch's <c>approximate='tanh'</c>).</summary>
+    Tanh,
+}
+
+/// <summary>Activation functions and their derivatives on spans.</summary>
+public static class Activations
+{
+    private const double SqrtTwoOverPi = 0.79788456080286535588;
+    private const double GeluCubic = 0.044715;
+
+    /// <summary>y = max(x, 0).</summary>
+    public static void Relu<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Guard.Length(y.Length, x.Length, nameof(y));
+        TensorPrimitives.Max(x, T.Zero, y);
+    }
+
+    /// <summary>dx = dy where x &gt; 0, else 0.</summary>
+    public static void ReluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        CheckBackward(x.Length, dy.Length, dx.Length);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+            for (; i <= x.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var mask = Vector.GreaterThan(new Vector<T>(x[i..]), Vector<T>.Zero);
+                Vector.ConditionalSelect(mask, new Vector<T>(dy[i..]), Vector<T>.Zero).CopyTo(dx[i..]);
+            }
+        for (; i < x.Length; i++) dx[i] = x[i] > T.Zero ? dy[i] : T.Zero;
+    }
+
+    /// <summary>y = tanh x.</summary>
+    public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Guard.Length(y.Length, x.Length, nameof(y));
+        VectorMath.Tanh(x, y);
+    }
+
+    /// <summary>dx = dy ⊙ (1 − y²), from the output y = tanh x.</summary>
+    public static void TanhBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        CheckBackward(y.Length, dy.Length, dx.Length);
+        for (int i = 0; i < y.Length; i++) dx[i] = dy[i] * (T.One - y[i] * y[i]);
+    }
+
+    /// <summary>y = σ(x).</summary>
+    public static void Sigmoid<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Guard.Length(y.Length, x.Length, nameof(y));
+        VectorMath.Sigmoid(x, y);
+    }
+
+    /// <summary>dx = dy ⊙ y(1 − y), from the output y = σ(x).</summary>
+    public static void SigmoidBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        CheckBackward(y.Length, dy.Length, dx.Length);
+        for (int i = 0; i < y.Length; i++) dx[i] = dy[i] * y[i] * (T.One - y[i]);
+    }
+
+    /// <summary>y = x·σ(x).</summary>
+    public static void Silu<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Guard.Length(y.Length, x.Length, nameof(y));
+        VectorMath.Sigmoid(x, y);
+        TensorPrimitives.Multiply(x, y, y);
+    }
+
+    /// <summary>dx = dy ⊙ σ(x)(1 + x(1 − σ(x))).</summary>
+    public static void SiluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        CheckBackward(x.Length, dy.Length, dx.Length);
+        for (int i = 0; i < x.Length; i++)
+        {
+            T s = T.One / (T.One + T.Exp(-x[i]));
+            dx[i] = dy[i] * s * (T.One + x[i] * (T.One - s));
+        }
+    }
+
+    /// <summary>GELU, exact or tanh-approximated.</summary>
+    public static void Gelu<T>(ReadOnlySpan<T> x, Span<T> y, GeluApproximation approximate = GeluApproximation.None) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Guard.Length(y.Length, x.Length, nameof(y));
+        for (int i = 0; i < x.Length; i++)
+        {
+            double v = double.CreateTruncating(x[i]);
+            double r = approximate == GeluApproximation.None
+                ? 0.5 * v * (1 + VectorMath.Erf(v / Math.Sqrt(2)))
+                : 0.5 * v * (1 + Math.Tanh(SqrtTwoOverPi * (v + GeluCubic * v * v * v)));
+            y[i] = T.CreateTruncating(r);
+        }
+    }
+
+    /// <summary>dx = dy ⊙ GELU'(x).</summary>
+    public static void GeluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, GeluApproximation approximate = GeluApproximation.None) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        CheckBackward(x.Length, dy.Length, dx.Length);
+        for (int i = 0; i < x.Length; i++)
+        {
+            double v = double.CreateTruncating(x[i]), d;
+            if (approximate == GeluApproximation.None)
+            {
+                double cdf = 0.5 * (1 + VectorMath.Erf(v / Math.Sqrt(2)));
+                double pdf = Math.Exp(-0.5 * v * v) / Math.Sqrt(2 * Math.PI);
+                d = cdf + v * pdf;
+            }
+            else
+            {
+                double t = Math.Tanh(SqrtTwoOverPi * (v + GeluCubic * v * v * v));
+                d = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * SqrtTwoOverPi * (1 + 3 * GeluCubic * v * v);
+            }
+            dx[i] = dy[i] * T.CreateTruncating(d);
+        }
+    }
+
+    private static void CheckBackward(int xLength, int dyLength, int dxLength)
+    {
+        Guard.Length(dyLength, xLength, "dy");
+        Guard.Length(dxLength, xLength, "dx");
+    }
+}

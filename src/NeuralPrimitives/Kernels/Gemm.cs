@@ -1,0 +1,132 @@
+// GEMM: general matrix multiply, the heart of every layer.
+//
+//   C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C
+//   op(X) = X or Xᵀ. Row-major storage with leading dimensions (row strides):
+//     A is [m×k] with lda ≥ k, or (transposeA) stored as [k×m] with lda ≥ m
+//     B is [k×n] with ldb ≥ n, or (transposeB) stored as [n×k] with ldb ≥ k
+//     C is [m×n] with ldc ≥ n
+//   beta = 0 overwrites C (whatever it held, NaN included), as BLAS does.
+//   k = 0 gives C = beta·C.
+//
+// Backward of Y = X·Wᵀ (Linear):  dX = dY·W  (NN),  dW += dYᵀ·X  (TN).
+namespace NeuralPrimitives;
+
+/// <summary>General matrix multiply <c>C = alpha·op(A)·op(B) + beta·C</c> on row-major spans, for float and double.</summary>
+public static partial class Gemm
+{
+    /// <summary>
+    /// Computes <c>C = alpha·op(A)·op(B) + beta·C</c> with row-major storage and leading dimensions.
+    /// </summary>
+    /// <param name="transposeA">Use Aᵀ (A is stored as k×m).</param>
+    /// <param name="transposeB">Use Bᵀ (B is stored as n×k).</param>
+    /// <param name="m">Rows of op(A) and C.</param>
+    /// <param name="n">Columns of op(B) and C.</param>
+    /// <param name="k">Columns of op(A) = rows of op(B).</param>
+    /// <param name="alpha">Scale of the product.</param>
+    /// <param name="a">Matrix A.</param>
+    /// <param name="lda">Row stride of A as stored.</param>
+    /// <param name="b">Matrix B.</param>
+    /// <param name="ldb">Row stride of B as stored.</param>
+    /// <param name="beta">Scale of the existing C (0 overwrites).</param>
+    /// <param name="c">Matrix C, updated in place.</param>
+    /// <param name="ldc">Row stride of C.</param>
+    public static void Multiply<T>(bool transposeA, bool transposeB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Validate(transposeA, transposeB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (m == 0 || n == 0) return;
+        if (typeof(T) == typeof(float))
+            MultiplyFloat(transposeA, transposeB, m, n, k, float.CreateTruncating(alpha),
+                System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(a), lda,
+                System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(b), ldb, float.CreateTruncating(beta),
+                System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(c), ldc);
+        else if (typeof(T) == typeof(double))
+            MultiplyDouble(transposeA, transposeB, m, n, k, double.CreateTruncating(alpha),
+                System.Runtime.InteropServices.MemoryMarshal.Cast<T, double>(a), lda,
+                System.Runtime.InteropServices.MemoryMarshal.Cast<T, double>(b), ldb, double.CreateTruncating(beta),
+                System.Runtime.InteropServices.MemoryMarshal.Cast<T, double>(c), ldc);
+        else
+            Reference(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    /// <summary>Dense form: leading dimensions equal the stored row lengths.</summary>
+    public static void Multiply<T>(bool transposeA, bool transposeB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, ReadOnlySpan<T> b, T beta, Span<T> c)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        => Multiply(transposeA, transposeB, m, n, k, alpha, a, transposeA ? m : k, b, transposeB ? k : n, beta, c, n);
+
+    internal static void Validate(bool transposeA, bool transposeB, int m, int n, int k,
+        int aLength, int lda, int bLength, int ldb, int cLength, int ldc)
+    {
+        Guard.NonNegative(m);
+        Guard.NonNegative(n);
+        Guard.NonNegative(k);
+        int aRows = transposeA ? k : m, aCols = transposeA ? m : k;
+        int bRows = transposeB ? n : k, bCols = transposeB ? k : n;
+        CheckMatrix("a", "lda", aRows, aCols, aLength, lda);
+        CheckMatrix("b", "ldb", bRows, bCols, bLength, ldb);
+        CheckMatrix("c", "ldc", m, n, cLength, ldc);
+    }
+
+    private static void CheckMatrix(string name, string ldName, int rows, int cols, int length, int ld)
+    {
+        if (ld < Math.Max(1, cols))
+            throw new ArgumentOutOfRangeException(ldName, ld, $"{ldName} must be ≥ max(1, {cols}) for a {rows}×{cols} {name}, got {ld}.");
+        long needed = rows == 0 || cols == 0 ? 0 : (long)(rows - 1) * ld + cols;
+        if (length < needed)
+            throw new ArgumentException($"{name} is too short for a {rows}×{cols} matrix with {ldName} = {ld}: expected at least {needed} elements, got {length}.", name);
+    }
+
+    /// <summary>The textbook triple loop, kept as the executable definition and for other element types.</summary>
+    internal static void Reference<T>(bool transposeA, bool transposeB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                T sum = T.Zero;
+                for (int p = 0; p < k; p++)
+                {
+                    T av = transposeA ? a[p * lda + i] : a[i * lda + p];
+                    T bv = transposeB ? b[j * ldb + p] : b[p * ldb + j];
+                    sum += av * bv;
+                }
+                ref T cij = ref c[i * ldc + j];
+                cij = beta == T.Zero ? alpha * sum : alpha * sum + beta * cij;
+            }
+    }
+
+    private static void MultiplyFloat(bool ta, bool tb, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
+        ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+        => RowAxpy(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    private static void MultiplyDouble(bool ta, bool tb, int m, int n, int k, double alpha, ReadOnlySpan<double> a, int lda,
+        ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc)
+        => RowAxpy(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    // Provisional vectorised path: C row i += alpha·A[i,p]·B row p (for op(B) = B) or dot products (op(B) = Bᵀ).
+    private static void RowAxpy<T>(bool ta, bool tb, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
+        ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var ci = c.Slice(i * ldc, n);
+            if (beta == T.Zero) ci.Clear(); else if (beta != T.One) TensorPrimitives.Multiply(ci, beta, ci);
+            for (int p = 0; p < k; p++)
+            {
+                T av = alpha * (ta ? a[p * lda + i] : a[i * lda + p]);
+                if (tb)
+                {
+                    for (int j = 0; j < n; j++) ci[j] += av * b[j * ldb + p];
+                }
+                else
+                {
+                    TensorPrimitives.MultiplyAdd(b.Slice(p * ldb, n), av, ci, ci);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+// Module wrappers for the parameter-free functions of Kernels/Activations.cs and
+// Kernels/Softmax.cs (PyTorch's nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.SiLU, nn.Softmax(-1),
+// nn.LogSoftmax(-1)). The equations live with the kernels; these classes only cache the
+// tensor that backward needs (the input, or the output where that is cheaper).
+namespace NeuralPrimitives;
+
+/// <summary>
+/// Base of the parameter-free element-wise/row-wise layers: caches the input (or output) in
+/// <see cref="Forward"/> and applies the derivative in <see cref="Backward"/>.
+/// </summary>
+/// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
+public abstract class FunctionLayer<T> : Module<T>, ILayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TensorBuffer<T> _output = new();
+    private readonly TensorBuffer<T> _dInput = new();
+    private Tensor<T>? _input;
+
+    /// <summary>Whether backward uses the cached output y (true) or the input x (false).</summary>
+    protected abstract bool BackwardUsesOutput { get; }
+
+    /// <summary>Computes y = f(x) over the flattened tensor; <paramref name="lastDim"/> is the size of the last axis.</summary>
+    protected abstract void Apply(ReadOnlySpan<T> x, Span<T> y, int lastDim);
+
+    /// <summary>Computes dx from dy and the cached tensor (x or y, see <see cref="BackwardUsesOutput"/>).</summary>
+    protected abstract void Derivative(ReadOnlySpan<T> cached, ReadOnlySpan<T> dy, Span<T> dx, int lastDim);
+
+    /// <inheritdoc />
+    public Tensor<T> Forward(Tensor<T> input)
+    {
+        Guard.MinRank(input, 1, nameof(input));
+        var output = _output.Get(input.Lengths);
+        Apply(input.AsReadOnlySpan(), output.AsSpan(), (int)input.Lengths[^1]);
+        _input = input;
+        return output;
+    }
+
+    /// <inheritdoc />
+    public Tensor<T> Infer(Tensor<T> input)
+    {
+        Guard.MinRank(input, 1, nameof(input));
+        var output = Tensor.Create(new T[input.FlattenedLength], input.Lengths);
+        Apply(input.AsReadOnlySpan(), output.AsSpan(), (int)input.Lengths[^1]);
+        return output;
+    }
+
+    /// <inheritdoc />
+    public Tensor<T> Backward(Tensor<T> dOutput)
+    {
+        var input = _input ?? throw new InvalidOperationException("Backward called before Forward.");
+        Guard.SameShape(input, dOutput, nameof(dOutput));
+        var dInput = _dInput.Get(input.Lengths);
+        var cached = BackwardUsesOutput ? _output.Array.AsSpan(0, (int)input.FlattenedLength) : input.AsReadOnlySpan();
+        Derivative(cached, dOutput.AsReadOnlySpan(), dInput.AsSpan(), (int)input.Lengths[^1]);
+        return dInput;
+    }
+}
+
+/// <summary>ReLU: y = max(x, 0) (PyTorch's <c>nn.ReLU</c>).</summary>
+/// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
+public sealed class Relu<T> : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    protected override bool BackwardUsesOutput => false;
+    /// <inheritdoc />
+    protected override void Apply(ReadOnlySpan<T> x, Span<T> y, int lastDim) => Activations.Relu(x, y);
+    /// <inheritdoc />
+    protected override void Derivative(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int lastDim) => Activations.ReluBackward(x, dy, dx);
+}
+
+/// <summary>Hyperbolic tangent (PyTorch's <c>nn.Tanh</c>).</summary>
+/// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
+public sealed class Tanh<T> : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    protected override bool BackwardUsesOutput => true;
+    /// <inheritdoc />
+    protected override void Apply(ReadOnlySpan<T> x, Span<T> y, int lastDim) => Activations.Tanh(x, y);
+    /// <inheritdoc />
+    protected override void Derivative(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int lastDim) => Activations.TanhBackward(y, dy, dx);
+}
+
+/// <summary>Logistic sigmoid (PyTorch's <c>nn.Sigmoid</c>).</summary>
+/// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
+public sealed class Sigmoid<T> : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    protected override bool BackwardUsesOutput => true;
+    /// <inheritdoc />
+    protected override void Apply(ReadOnlySpan<T> x, Span<T> y, int lastDim) => Activations.Sigmoid(x, y);
+    /// <inheritdoc />
+    protected override void Derivative(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int lastDim) => Activations.SigmoidBackward(y, dy, dx);
+}
+
+/// <summary>SiLU / swish: y = x·σ(x) (PyTorch's <c>nn.SiLU</c>).</summary>
+/// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
+public sealed class Silu<T> : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    protected override bool BackwardUsesOutput => false;
+    /// <inheritdoc />
+    protected override void Apply(ReadOnlySpan<T> x, Span<T> y, int lastDim) => Activations.Silu(x, y);
+    /// <inheritdoc />
+    protected override void Derivative(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int lastDim) => Activations.SiluBackward(x, dy, dx);
+}
+
+/// <summary>GELU, exact or tanh-approximated (PyTorch's <c>nn.GELU(approximate=...)</c>).</summary>
+/// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
+/// <param name="approximate">Exact (default, as PyTorch) or the tanh approximation.</param>
+public sealed class Gelu<T>(GeluApproximation approximate = GeluApproximation.None) : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    /// <summary>The GELU variant in use.</summary>
+    public GeluApproximation Approximate { get; } = approximate;
+    /// <inheritdoc />
+    protected override bool BackwardUsesOutput => false;
+    /// <inheritdoc />
+    protected override void Apply(ReadOnlySpan<T> x, Span<T> y, int lastDim) => Activations.Gelu(x, y, Approximate);
+    /// <inheritdoc />
+    protected override void Derivative(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int lastDim) => Activations.GeluBackward(x, dy, dx, Approximate);
+}
+
+/// <summary>Softmax over the last dimension (PyTorch's <c>nn.Softmax(dim=-1)</c>), max-shifted so large inputs stay finite.</summary>
+/// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
+public sealed class Softmax<T> : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    protected override bool BackwardUsesOutput => true;
+    /// <inheritdoc />
+    protected override void Apply(ReadOnlySpan<T> x, Span<T> y, int lastDim) => Softmax.Forward(x, y, lastDim);
+    /// <inheritdoc />
+    protected override void Derivative(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int lastDim) => Softmax.Backward(y, dy, dx, lastDim);
+}
+
+/// <summary>Log-softmax over the last dimension (PyTorch's <c>nn.LogSoftmax(dim=-1)</c>).</summary>
+/// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
+public sealed class LogSoftmax<T> : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    /// <inheritdoc />
+    protected override bool BackwardUsesOutput => true;
+    /// <inheritdoc />
+    protected override void Apply(ReadOnlySpan<T> x, Span<T> y, int lastDim) => Softmax.LogForward(x, y, lastDim);
+    /// <inheritdoc />
+    protected override void Derivative(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int lastDim) => Softmax.LogBackward(y, dy, dx, lastDim);
+}

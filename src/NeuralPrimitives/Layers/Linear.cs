@@ -1,0 +1,116 @@
+// Linear (fully connected) layer — the worked example of the module contract (Core/Module.cs).
+//
+// Shapes:   x [..., in]   W [out, in] (PyTorch's layout)   b [out]   y [..., out]
+//           Leading dimensions are flattened into N rows: X is [N, in], Y is [N, out].
+// Forward:  Y = X·Wᵀ + b                      (GEMM, transposeB)
+// Backward: dX  = dY·W                        (GEMM)               [N, in]
+//           dW += dYᵀ·X                       (GEMM, transposeA)   [out, in]  accumulated
+//           db += Σ_rows dY                                         [out]      accumulated
+// Init (PyTorch): W ~ kaiming_uniform(a=√5) = U(±1/√in), b ~ U(±1/√in).
+namespace NeuralPrimitives;
+
+/// <summary>
+/// Applies <c>y = x·Wᵀ + b</c> over the last dimension of an input of any rank (PyTorch's <c>nn.Linear</c>).
+/// Parameters: <c>weight</c> [out, in], <c>bias</c> [out].
+/// </summary>
+/// <remarks>
+/// Thread safety: <see cref="Forward"/>/<see cref="Backward"/> belong to one thread at a time;
+/// <see cref="Infer"/> may run on many threads at once while the weights are not being written.
+/// The input passed to <see cref="Forward"/> is kept by reference for <see cref="Backward"/>: do not modify it in between.
+/// </remarks>
+/// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
+public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly TensorBuffer<T> _output = new();
+    private readonly TensorBuffer<T> _dInput = new();
+    private Tensor<T>? _input;
+
+    /// <summary>Creates the layer with PyTorch's initialisation.</summary>
+    /// <param name="inFeatures">Size of each input row (≥ 1).</param>
+    /// <param name="outFeatures">Size of each output row (≥ 1).</param>
+    /// <param name="bias">Whether to learn an additive bias.</param>
+    /// <param name="rng">Random source for initialisation; <see cref="Rng.Default"/> when null.</param>
+    public Linear(int inFeatures, int outFeatures, bool bias = true, Rng? rng = null)
+    {
+        Guard.Positive(inFeatures);
+        Guard.Positive(outFeatures);
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        rng ??= Rng.Default;
+        Weight = new Parameter<T>("weight", outFeatures, inFeatures);
+        Init.KaimingUniform(Weight, rng);
+        if (bias)
+        {
+            Bias = new Parameter<T>("bias", outFeatures);
+            Init.UniformFanIn(Bias, inFeatures, rng);
+        }
+    }
+
+    /// <summary>Input feature count.</summary>
+    public int InFeatures { get; }
+
+    /// <summary>Output feature count.</summary>
+    public int OutFeatures { get; }
+
+    /// <summary>Weight [out, in].</summary>
+    public Parameter<T> Weight { get; }
+
+    /// <summary>Bias [out], or null when created with <c>bias: false</c>.</summary>
+    public Parameter<T>? Bias { get; }
+
+    /// <inheritdoc />
+    protected override IEnumerable<Parameter<T>> OwnParameters()
+    {
+        yield return Weight;
+        if (Bias is not null) yield return Bias;
+    }
+
+    /// <inheritdoc />
+    public Tensor<T> Forward(Tensor<T> input)
+    {
+        Guard.LastDim(input, InFeatures, nameof(input));
+        var output = _output.Get(Shapes.WithLast(input.Lengths, OutFeatures));
+        Compute(input.AsReadOnlySpan(), output.AsSpan());
+        _input = input;
+        return output;
+    }
+
+    /// <inheritdoc />
+    public Tensor<T> Infer(Tensor<T> input)
+    {
+        Guard.LastDim(input, InFeatures, nameof(input));
+        var output = Tensor.Create(new T[input.FlattenedLength / InFeatures * OutFeatures], Shapes.WithLast(input.Lengths, OutFeatures));
+        Compute(input.AsReadOnlySpan(), output.AsSpan());
+        return output;
+    }
+
+    private void Compute(ReadOnlySpan<T> x, Span<T> y)
+    {
+        int rows = x.Length / InFeatures;
+        Gemm.Multiply(false, true, rows, OutFeatures, InFeatures, T.One, x, Weight.Data, T.Zero, y);
+        if (Bias is null) return;
+        for (int r = 0; r < rows; r++)
+        {
+            var yr = y.Slice(r * OutFeatures, OutFeatures);
+            TensorPrimitives.Add(yr, Bias.Data, yr);
+        }
+    }
+
+    /// <inheritdoc />
+    public Tensor<T> Backward(Tensor<T> dOutput)
+    {
+        var input = _input ?? throw new InvalidOperationException("Backward called before Forward.");
+        Guard.Shape(dOutput, Shapes.WithLast(input.Lengths, OutFeatures), nameof(dOutput));
+        var x = input.AsReadOnlySpan();
+        var dy = dOutput.AsReadOnlySpan();
+        int rows = x.Length / InFeatures;
+        var dInput = _dInput.Get(input.Lengths);
+        Gemm.Multiply(false, false, rows, InFeatures, OutFeatures, T.One, dy, Weight.Data, T.Zero, dInput.AsSpan());
+        if (Weight.RequiresGrad)
+            Gemm.Multiply(true, false, OutFeatures, InFeatures, rows, T.One, dy, x, T.One, Weight.Grad.AsSpan());
+        if (Bias is { RequiresGrad: true })
+            for (int r = 0; r < rows; r++)
+                TensorPrimitives.Add(Bias.Grad, dy.Slice(r * OutFeatures, OutFeatures), Bias.Grad);
+        return dInput;
+    }
+}

@@ -1,0 +1,3 @@
+global using System.Numerics;
+global using System.Numerics.Tensors;
+global using NeuralPrimitives;
