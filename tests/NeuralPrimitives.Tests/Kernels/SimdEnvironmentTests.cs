@@ -1,0 +1,27 @@
+using System.Runtime.Intrinsics;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace NeuralPrimitives.Tests.Kernels;
+
+/// <summary>
+/// CI reruns this namespace with DOTNET_EnableAVX512F=0 and DOTNET_EnableHWIntrinsic=0 so that the
+/// Vector256/Vector128/scalar fallbacks are exercised. This test proves the switches reach the test
+/// process: if they did not, the reruns would silently test the AVX-512 path three times.
+/// </summary>
+public class SimdEnvironmentTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void EnvironmentSwitchesSelectTheExpectedPath()
+    {
+        output.WriteLine($"Vector512 {Vector512.IsHardwareAccelerated}, Vector256 {Vector256.IsHardwareAccelerated}, Vector128 {Vector128.IsHardwareAccelerated}, Vector<float>.Count {Vector<float>.Count}");
+        if (Environment.GetEnvironmentVariable("DOTNET_EnableAVX512F") == "0")
+            Assert.False(Vector512.IsHardwareAccelerated);
+        if (Environment.GetEnvironmentVariable("DOTNET_EnableHWIntrinsic") == "0")
+        {
+            Assert.False(Vector512.IsHardwareAccelerated);
+            Assert.False(Vector256.IsHardwareAccelerated);
+            Assert.False(Vector128.IsHardwareAccelerated);
+        }
+    }
+}
