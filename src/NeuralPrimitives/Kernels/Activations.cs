@@ -59,7 +59,14 @@ public static class Activations
     public static void TanhBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         CheckBackward(y.Length, dy.Length, dx.Length);
-        for (int i = 0; i < y.Length; i++) dx[i] = dy[i] * (T.One - y[i] * y[i]);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+            for (; i <= y.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var yv = new Vector<T>(y[i..]);
+                (new Vector<T>(dy[i..]) * (Vector<T>.One - yv * yv)).CopyTo(dx[i..]);
+            }
+        for (; i < y.Length; i++) dx[i] = dy[i] * (T.One - y[i] * y[i]);
     }
 
     /// <summary>y = σ(x).</summary>
@@ -73,7 +80,14 @@ public static class Activations
     public static void SigmoidBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         CheckBackward(y.Length, dy.Length, dx.Length);
-        for (int i = 0; i < y.Length; i++) dx[i] = dy[i] * y[i] * (T.One - y[i]);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+            for (; i <= y.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var yv = new Vector<T>(y[i..]);
+                (new Vector<T>(dy[i..]) * yv * (Vector<T>.One - yv)).CopyTo(dx[i..]);
+            }
+        for (; i < y.Length; i++) dx[i] = dy[i] * y[i] * (T.One - y[i]);
     }
 
     /// <summary>y = x·σ(x).</summary>

@@ -8,6 +8,10 @@ namespace NeuralPrimitives;
 /// Base of the parameter-free element-wise/row-wise layers: caches the input (or output) in
 /// <see cref="Forward"/> and applies the derivative in <see cref="Backward"/>.
 /// </summary>
+/// <remarks>
+/// Thread safety: <see cref="Forward"/>/<see cref="Backward"/> belong to one thread at a time;
+/// <see cref="Infer"/> caches nothing and may be called from several threads at once.
+/// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
 public abstract class FunctionLayer<T> : Module<T>, ILayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {

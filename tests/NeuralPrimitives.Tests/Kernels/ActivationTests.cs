@@ -95,3 +95,26 @@ public class ActivationTests
         Assert.Throws<ArgumentException>(() => Activations.Gelu<float>(new float[3], new float[4]));
     }
 }
+
+public class ActivationBackwardVectorTests
+{
+    // Long, odd lengths exercise the vector loop and its scalar tail; expected values from the scalar formulas.
+    [Theory]
+    [InlineData(1)]
+    [InlineData(17)]
+    [InlineData(1003)]
+    public void TanhAndSigmoidBackwardMatchScalarFormulas(int n)
+    {
+        var rng = new Rng((ulong)n);
+        var x = NeuralPrimitives.Tests.Support.TestData.NormalF(rng, n, 2);
+        var dy = NeuralPrimitives.Tests.Support.TestData.NormalF(rng, n);
+        var y = new float[n]; var dx = new float[n];
+        Activations.Tanh<float>(x, y);
+        Activations.TanhBackward<float>(y, dy, dx);
+        for (int i = 0; i < n; i++) Assert.Equal(dy[i] * (1 - y[i] * y[i]), dx[i], 1e-6f);
+        Activations.Sigmoid<float>(x, y);
+        var dyBefore = (float[])dy.Clone();
+        Activations.SigmoidBackward<float>(y, dy, dy); // in place: dx aliases dy
+        for (int i = 0; i < n; i++) Assert.Equal(dyBefore[i] * y[i] * (1 - y[i]), dy[i], 1e-6f);
+    }
+}
