@@ -2,7 +2,7 @@
 """PyTorch fixtures for the recurrent layers (nn.RNN, nn.LSTM, nn.GRU): issue 5.
 
 Each case builds a float64 module with PyTorch's default initialisation under a fixed seed,
-runs it on a small seeded input (T=5, B=3, I=4, H=3) and stores, in
+runs it on a small seeded input (T=5, B=3, I=5, H=3) and stores, in
 tests/NeuralPrimitives.Tests/Fixtures/recurrent_<case>.json:
   - every state_dict tensor under its PyTorch name (weight_ih_l0, weight_hh_l1_reverse, weight_hr_l0, ...)
   - "input" (in the module's layout: [B,T,I] if batch_first else [T,B,I]), "h0" ("c0") when given
@@ -32,7 +32,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import write_fixture  # noqa: E402
 
-T, B, I, H = 5, 3, 4, 3
+T, B, I, H = 5, 3, 5, 3  # I = 5 differs from every layer-1 input size (2H = 6, 2·proj = 4)
 
 
 def make_case(name, mode, seed, num_layers=2, bidirectional=True, batch_first=True, bias=True,
