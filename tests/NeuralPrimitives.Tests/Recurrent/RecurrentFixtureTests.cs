@@ -1,0 +1,184 @@
+using System.Text.Json;
+using NeuralPrimitives.Tests.Support;
+using Xunit;
+
+namespace NeuralPrimitives.Tests.Recurrent;
+
+// PyTorch fixtures (tests/reference/fixtures_recurrent.py → Fixtures/recurrent_*.json): nn.RNN (tanh,
+// relu), nn.LSTM (with and without proj_size), nn.GRU; 2 layers, bidirectional, batch-first and
+// sequence-first, with and without h0/c0, with unsorted lengths (pack_padded_sequence).
+// Weights are loaded by PyTorch's state_dict names; the loss of the fixture is
+//   L = Σ R_out ⊙ output + Σ R_h ⊙ h_n (+ Σ R_c ⊙ c_n)
+// so Backward(R_out, R_h[, R_c]) must return PyTorch's grad.input, grad.h0 (grad.c0) and accumulate
+// grad.<name> into every parameter. Expected values are PyTorch's, never ours.
+public class RecurrentFixtureTests
+{
+    public static TheoryData<string> Cases => new()
+    {
+        "rnn_tanh", "rnn_relu", "lstm", "lstm_proj", "gru", "gru_nobias_unidir",
+        "rnn_tanh_lengths", "lstm_lengths", "lstm_proj_lengths", "gru_lengths",
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void DoubleMatchesPyTorch(string name) => Check<double>(name, atol: 1e-10, rtol: 1e-9, twice: true);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void FloatMatchesPyTorch(string name) => Check<float>(name, atol: 1e-4, rtol: 1e-4, twice: false);
+
+    // One forward/backward of whichever layer the fixture describes, with arrays in and out.
+    private sealed record Result<T>(T[] Output, T[] HN, T[]? CN);
+
+    private sealed class Runner<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        public required Module<T> Module { get; init; }
+        public required Func<Tensor<T>, Tensor<T>?, Tensor<T>?, int[]?, Result<T>> Forward { get; init; }
+        public required Func<Tensor<T>, Tensor<T>?, Tensor<T>?, int[]?, Result<T>> Infer { get; init; }
+        public required Func<Tensor<T>, Tensor<T>, Tensor<T>?, Result<T>> Backward { get; init; }
+    }
+
+    private static Runner<T> Build<T>(JsonElement meta) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        string mode = meta.GetProperty("mode").GetString()!;
+        int inputSize = meta.GetProperty("input_size").GetInt32();
+        int hiddenSize = meta.GetProperty("hidden_size").GetInt32();
+        int numLayers = meta.GetProperty("num_layers").GetInt32();
+        bool bidirectional = meta.GetProperty("bidirectional").GetBoolean();
+        bool batchFirst = meta.GetProperty("batch_first").GetBoolean();
+        bool bias = meta.GetProperty("bias").GetBoolean();
+        var rng = new Rng(99); // overwritten by the fixture's weights
+        static T[] A(Tensor<T> t) => t.ToArray();
+        switch (mode)
+        {
+            case "RNN":
+            {
+                var nl = meta.GetProperty("nonlinearity").GetString() == "relu" ? RnnNonlinearity.Relu : RnnNonlinearity.Tanh;
+                var m = new Rnn<T>(inputSize, hiddenSize, numLayers: numLayers, nonlinearity: nl, bias: bias,
+                    batchFirst: batchFirst, bidirectional: bidirectional, rng: rng);
+                return new Runner<T>
+                {
+                    Module = m,
+                    Forward = (x, h0, _, len) => { var (o, h) = m.Forward(x, h0, len); return new(A(o), A(h), null); },
+                    Infer = (x, h0, _, len) => { var (o, h) = m.Infer(x, h0, len); return new(A(o), A(h), null); },
+                    Backward = (dy, dh, _) => { var (dx, dh0) = m.Backward(dy, dh); return new(A(dx), A(dh0), null); },
+                };
+            }
+            case "LSTM":
+            {
+                int projSize = meta.GetProperty("proj_size").GetInt32();
+                var m = new Lstm<T>(inputSize, hiddenSize, numLayers: numLayers, bias: bias, batchFirst: batchFirst,
+                    bidirectional: bidirectional, projSize: projSize, rng: rng);
+                return new Runner<T>
+                {
+                    Module = m,
+                    Forward = (x, h0, c0, len) => { var (o, h, c) = m.Forward(x, h0, c0, len); return new(A(o), A(h), A(c)); },
+                    Infer = (x, h0, c0, len) => { var (o, h, c) = m.Infer(x, h0, c0, len); return new(A(o), A(h), A(c)); },
+                    Backward = (dy, dh, dc) => { var (dx, dh0, dc0) = m.Backward(dy, dh, dc); return new(A(dx), A(dh0), A(dc0)); },
+                };
+            }
+            case "GRU":
+            {
+                var m = new Gru<T>(inputSize, hiddenSize, numLayers: numLayers, bias: bias, batchFirst: batchFirst,
+                    bidirectional: bidirectional, rng: rng);
+                return new Runner<T>
+                {
+                    Module = m,
+                    Forward = (x, h0, _, len) => { var (o, h) = m.Forward(x, h0, len); return new(A(o), A(h), null); },
+                    Infer = (x, h0, _, len) => { var (o, h) = m.Infer(x, h0, len); return new(A(o), A(h), null); },
+                    Backward = (dy, dh, _) => { var (dx, dh0) = m.Backward(dy, dh); return new(A(dx), A(dh0), null); },
+                };
+            }
+            default:
+                throw new InvalidOperationException($"Unknown fixture mode {mode}.");
+        }
+    }
+
+    private static void Check<T>(string name, double atol, double rtol, bool twice) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var f = Fixture.Load("recurrent_" + name);
+        var meta = f.Meta;
+        var r = Build<T>(meta);
+        bool lstm = meta.GetProperty("mode").GetString() == "LSTM";
+
+        // Parameter names and order are exactly PyTorch's state_dict keys.
+        var torchNames = meta.GetProperty("param_names").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        Assert.Equal(torchNames, r.Module.NamedParameters().Select(np => np.Name).ToArray());
+        foreach (var pn in torchNames)
+        {
+            var p = r.Module.GetParameter(pn);
+            Assert.Equal(f.Shape(pn), p.Shape.ToArray());
+            p.Load(f.Tensor<T>(pn).AsReadOnlySpan());
+        }
+
+        var x = f.Tensor<T>("input");
+        var h0 = f.Has("h0") ? f.Tensor<T>("h0") : null;
+        var c0 = f.Has("c0") ? f.Tensor<T>("c0") : null;
+        var lengths = f.Has("lengths") ? f.Ints("lengths") : null;
+        var rOut = f.Tensor<T>("R_out");
+        var rH = f.Tensor<T>("R_h");
+        var rC = lstm ? f.Tensor<T>("R_c") : null;
+
+        void Compare(string key, ReadOnlySpan<T> actual, double scale = 1)
+        {
+            var expected = Array.ConvertAll(f.Data(key), v => T.CreateTruncating(v * scale));
+            TestData.AssertClose<T>(expected, actual, atol * scale, rtol, $"{name} {typeof(T).Name} {key}");
+        }
+
+        var fwd = r.Forward(x, h0, c0, lengths);
+        Compare("output", fwd.Output);
+        Compare("h_n", fwd.HN);
+        if (lstm) Compare("c_n", fwd.CN);
+
+        var bwd = r.Backward(rOut, rH, rC);
+        Compare("grad.input", bwd.Output);
+        Compare("grad.h0", bwd.HN);
+        if (lstm) Compare("grad.c0", bwd.CN);
+        foreach (var pn in torchNames) Compare("grad." + pn, r.Module.GetParameter(pn).Grad);
+
+        // The inference path gives the same outputs (dropout is 0, so train/eval agree).
+        r.Module.Eval();
+        var inf = r.Infer(x, h0, c0, lengths);
+        Compare("output", inf.Output);
+        Compare("h_n", inf.HN);
+        if (lstm) Compare("c_n", inf.CN);
+        r.Module.Train();
+
+        if (twice)
+        {
+            // A second step without ZeroGrad accumulates (2× PyTorch's gradient); the returned
+            // input/state gradients are not accumulated.
+            r.Forward(x, h0, c0, lengths);
+            var again = r.Backward(rOut, rH, rC);
+            Compare("grad.input", again.Output);
+            Compare("grad.h0", again.HN);
+            foreach (var pn in torchNames) Compare("grad." + pn, r.Module.GetParameter(pn).Grad, scale: 2);
+            r.Module.ZeroGrad();
+            r.Forward(x, h0, c0, lengths);
+            r.Backward(rOut, rH, rC);
+            foreach (var pn in torchNames) Compare("grad." + pn, r.Module.GetParameter(pn).Grad);
+        }
+    }
+
+    [Fact]
+    public void PaddedOutputsPastEachLengthAreZeroInTheFixturesAndInOurs()
+    {
+        // Guards the fixture itself (pad_packed_sequence zero-fills) and our layer's contract.
+        var f = Fixture.Load("recurrent_gru_lengths");
+        var r = Build<double>(f.Meta);
+        foreach (var pn in r.Module.NamedParameters().Select(np => np.Name)) r.Module.GetParameter(pn).Load(f.Data(pn));
+        var lengths = f.Ints("lengths");
+        var shape = f.Shape("output"); // batch-first [B, T, D·H]
+        var ours = r.Forward(f.Tensor<double>("input"), null, null, lengths).Output;
+        var theirs = f.Data("output");
+        int steps = shape[1], width = shape[2];
+        for (int b = 0; b < shape[0]; b++)
+            for (int t = lengths[b]; t < steps; t++)
+                for (int j = 0; j < width; j++)
+                {
+                    Assert.Equal(0.0, theirs[(b * steps + t) * width + j]);
+                    Assert.Equal(0.0, ours[(b * steps + t) * width + j]);
+                }
+        Assert.Contains(lengths, n => n < steps); // the case really has padding
+    }
+}
