@@ -75,12 +75,16 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         // LSTM: c before each step [T·B, H], tanh(c_t) [T·B, H], m_t = o⊙tanh(c_t) [T·B, H];
         // GRU: the hidden projection gh_t = h·W_hhᵀ + b_hh [T·B, 3H].
         public T[][] Gates = [], HPrev = [], CPrev = [], TanhC = [], M = [], Gh = [];
+        // Per layer·direction: W_hhᵀ [P, G] and W_hrᵀ [H, P], transposed once per forward so that the
+        // per-step GEMMs read a row-major B directly (no packing of the weights at every step).
+        public T[][] WHhT = [], WHrT = [];
         public T[] H = [], C = [], Tmp = [];
         public readonly TensorBuffer<T> Output = new(), HN = new(), CN = new();
     }
 
     private readonly Cell[] _cells;
     private readonly Workspace _train = new();
+    private readonly System.Collections.Concurrent.ConcurrentBag<Workspace> _inferPool = new();
     private bool _hasForward;
     private readonly TensorBuffer<T> _dInput = new(), _dH0 = new(), _dC0 = new();
     private T[] _dA = [], _dAh = [], _dHs = [], _dh = [], _dc = [], _dm = [], _dTop = [];
@@ -218,7 +222,33 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
     public (Tensor<T> Output, Tensor<T> HN, Tensor<T>? CN) Infer(Tensor<T> input, Tensor<T>? h0, Tensor<T>? c0, int[]? lengths)
     {
         var (steps, batch) = CheckInput(input, h0, c0, lengths);
-        return Run(new Workspace(), input, h0, c0, lengths, steps, batch, dropout: false);
+        // Scratch comes from a pool (one workspace per concurrent caller, so repeated calls do not
+        // re-allocate tens of MB); the results are copied into new tensors owned by the caller.
+        var ws = _inferPool.TryTake(out var pooled) ? pooled : new Workspace();
+        try
+        {
+            var (y, hN, cN) = Run(ws, input, h0, c0, lengths, steps, batch, dropout: false);
+            return (Copy(y), Copy(hN), cN is null ? null : Copy(cN));
+        }
+        finally
+        {
+            _inferPool.Add(ws);
+        }
+    }
+
+    private static Tensor<T> Copy(Tensor<T> t) => Tensor.Create(t.ToArray(), t.Lengths);
+
+    private static void Transpose(ReadOnlySpan<T> src, int rows, int cols, Span<T> dst)
+    {
+        // dst [cols, rows] = srcᵀ, in 16×16 blocks so both sides stay in cache.
+        const int Blk = 16;
+        for (int r0 = 0; r0 < rows; r0 += Blk)
+            for (int c0 = 0; c0 < cols; c0 += Blk)
+            {
+                int r1 = Math.Min(rows, r0 + Blk), c1 = Math.Min(cols, c0 + Blk);
+                for (int r = r0; r < r1; r++)
+                    for (int c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+            }
     }
 
     private (Tensor<T>, Tensor<T>, Tensor<T>?) Run(Workspace ws, Tensor<T> input, Tensor<T>? h0, Tensor<T>? c0, int[]? lengths,
@@ -234,6 +264,8 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         EnsureLayers(ref ws.Gates, L * D); EnsureLayers(ref ws.HPrev, L * D);
         if (IsLstm) { EnsureLayers(ref ws.CPrev, L * D); EnsureLayers(ref ws.TanhC, L * D); EnsureLayers(ref ws.M, L * D); }
         if (Kind == RecurrentCellKind.Gru) EnsureLayers(ref ws.Gh, L * D);
+        EnsureLayers(ref ws.WHhT, L * D);
+        if (ProjSize > 0) EnsureLayers(ref ws.WHrT, L * D);
         ws.DropoutActive = dropout;
 
         // Layer 0's input, time-major [T, B, I].
@@ -296,6 +328,10 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         var lengths = ws.Lengths;
         var x = ws.LayerInput[l].AsSpan(0, rows * cell.InSize);
         var a = Buf(ref ws.Gates[s], rows * G);
+        var wHhT = Buf(ref ws.WHhT[s], P * G);
+        Transpose(cell.WHh.Data, G, P, wHhT);
+        var wHrT = cell.WHr is null ? default : Buf(ref ws.WHrT[s], H * P);
+        if (cell.WHr is not null) Transpose(cell.WHr.Data, P, H, wHrT);
         var hPrevAll = Buf(ref ws.HPrev[s], rows * P);
 
         // 1. Input projection of every timestep at once: A = X·W_ihᵀ + b_ih (+ b_hh, except for the GRU,
@@ -330,7 +366,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
             {
                 case RecurrentCellKind.RnnTanh:
                 case RecurrentCellKind.RnnRelu:
-                    Gemm.Multiply(false, true, batch, H, H, T.One, h, cell.WHh.Data, T.One, at);
+                    Gemm.Multiply(false, false, batch, H, H, T.One, h, wHhT, T.One, at);
                     if (Kind == RecurrentCellKind.RnnTanh) VectorMath.Tanh<T>(at, at);
                     else TensorPrimitives.Max(at, T.Zero, at);
                     for (int b = 0; b < batch; b++)
@@ -339,7 +375,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
 
                 case RecurrentCellKind.Lstm:
                 {
-                    Gemm.Multiply(false, true, batch, G, P, T.One, h, cell.WHh.Data, T.One, at);
+                    Gemm.Multiply(false, false, batch, G, P, T.One, h, wHhT, T.One, at);
                     var cPrev = Buf(ref ws.CPrev[s], rows * H).Slice(o * H, batch * H);
                     var tanhC = Buf(ref ws.TanhC[s], rows * H).Slice(o * H, batch * H);
                     var m = Buf(ref ws.M[s], rows * H).Slice(o * H, batch * H);
@@ -365,7 +401,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                     {
                         // Projection h = m·W_hrᵀ, written only for sequences still running.
                         var hp = tmp[..(batch * P)];
-                        Gemm.Multiply(false, true, batch, P, H, T.One, m, cell.WHr.Data, T.Zero, hp);
+                        Gemm.Multiply(false, false, batch, P, H, T.One, m, wHrT, T.Zero, hp);
                         for (int b = 0; b < batch; b++)
                             if (t < lengths[b]) hp.Slice(b * P, P).CopyTo(h.Slice(b * P, P));
                     }
@@ -381,7 +417,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                         for (int b = 0; b < batch; b++) cell.BHh.Data.CopyTo(gh.Slice(b * G, G));
                         betaH = T.One;
                     }
-                    Gemm.Multiply(false, true, batch, G, H, T.One, h, cell.WHh.Data, betaH, gh);
+                    Gemm.Multiply(false, false, batch, G, H, T.One, h, wHhT, betaH, gh);
                     for (int b = 0; b < batch; b++)
                     {
                         if (t >= lengths[b]) continue;
