@@ -12,6 +12,10 @@
 //   c_t = f ⊙ c_{t−1} + i ⊙ g
 //   h_t = o ⊙ tanh(c_t)                      (projSize = 0)
 //   h_t = W_hr (o ⊙ tanh(c_t))               (projSize > 0, W_hr [P, H])
+// Backward of the projection (the rest is LstmCell.cs's backward, applied at every step of the
+// BPTT loop in RecurrentEngine.cs), with m_t = o ⊙ tanh(c_t):
+//   dm_t   = dh_t · W_hr                      [B, H]   (then dh' = dm_t in the cell equations)
+//   dW_hr += Σ_t dh_tᵀ · m_t                  [P, H]   (one GEMM over all T·B rows)
 namespace NeuralPrimitives;
 
 /// <summary>
