@@ -261,16 +261,25 @@ public static partial class Gemm
             T* d = dst + (nint)ir * kc;
             if (!g.TransA)
             {
-                // op(A)[i, p] = A[i·lda + p]: walk each row of A, write with stride mr.
+                // op(A)[i, p] = A[i·lda + p]. With AVX-512, 16 k steps of the panel's rows at a time go
+                // through an in-register 16×16 transpose (full-width stores overlap forward; see Transpose16x16).
+                int p0 = 0;
+                if (typeof(T) == typeof(float) && Avx512F.IsSupported && mr <= 16)
+                {
+                    for (; p0 + 16 <= kc; p0 += 16)
+                        Transpose16x16((float*)(g.A + (ic + ir) * g.Lda + pc + p0), g.Lda, rows, (float*)(d + (nint)p0 * mr), mr,
+                            float.CreateTruncating(alpha));
+                    if (p0 == kc) continue;
+                }
                 for (int r = 0; r < rows; r++)
                 {
                     T* s = g.A + (ic + ir + r) * g.Lda + pc;
                     T* dr = d + r;
-                    if (scale) for (int p = 0; p < kc; p++) dr[(nint)p * mr] = alpha * s[p];
-                    else for (int p = 0; p < kc; p++) dr[(nint)p * mr] = s[p];
+                    if (scale) for (int p = p0; p < kc; p++) dr[(nint)p * mr] = alpha * s[p];
+                    else for (int p = p0; p < kc; p++) dr[(nint)p * mr] = s[p];
                 }
                 for (int r = rows; r < mr; r++)
-                    for (int p = 0; p < kc; p++) d[(nint)p * mr + r] = T.Zero;
+                    for (int p = p0; p < kc; p++) d[(nint)p * mr + r] = T.Zero;
             }
             else
             {
@@ -316,16 +325,69 @@ public static partial class Gemm
             {
                 int cols = Math.Min(nr, nc - jr);
                 T* d = dst + (nint)jr * kc;
+                int p0 = 0;
+                if (typeof(T) == typeof(float) && Avx512F.IsSupported && nr % 16 == 0)
+                {
+                    // 16 stored rows × 16 k steps at a time through an in-register transpose (exact-width stores).
+                    for (; p0 + 16 <= kc; p0 += 16)
+                        for (int j0 = 0; j0 < nr; j0 += 16)
+                            Transpose16x16((float*)(g.B + (jc + jr + j0) * g.Ldb + pc + p0), g.Ldb, Math.Max(0, Math.Min(16, cols - j0)),
+                                (float*)(d + (nint)p0 * nr + j0), nr, 1f);
+                    if (p0 == kc) continue;
+                }
                 for (int j = 0; j < cols; j++)
                 {
                     T* s = g.B + (jc + jr + j) * g.Ldb + pc;
                     T* dj = d + j;
-                    for (int p = 0; p < kc; p++) dj[(nint)p * nr] = s[p];
+                    for (int p = p0; p < kc; p++) dj[(nint)p * nr] = s[p];
                 }
                 for (int j = cols; j < nr; j++)
-                    for (int p = 0; p < kc; p++) d[(nint)p * nr + j] = T.Zero;
+                    for (int p = p0; p < kc; p++) d[(nint)p * nr + j] = T.Zero;
             }
         }
+    }
+
+    /// <summary>
+    /// dst[j·dstStride + r] = scale·src[r·ld + j] for r &lt; 16, j &lt; 16, with rows r ≥ <paramref name="rows"/> taken as zero
+    /// (never read). Each output row is one full 16-lane store, in increasing j: with dstStride &lt; 16 a store runs
+    /// past its row into the next, which the next store (or the caller's later writes) overwrites, and the last
+    /// store writes 16 − dstStride elements past the block (the packing buffers keep that slack).
+    /// Classic unpack / shuffle / 128-bit-lane-shuffle transpose: 64 shuffles for 256 elements.
+    /// </summary>
+    private static unsafe void Transpose16x16(float* src, nint ld, int rows, float* dst, nint dstStride, float scale)
+    {
+        Vector512<float>* r = stackalloc Vector512<float>[16];
+        Vector512<float>* t = stackalloc Vector512<float>[16];
+        for (int i = 0; i < 16; i++) r[i] = i < rows ? Vector512.Load(src + i * ld) : default;
+        // Within 128-bit lanes: t[2i] = (a0 b0 a1 b1), t[2i+1] = (a2 b2 a3 b3) of rows a = 2i, b = 2i+1.
+        for (int i = 0; i < 8; i++)
+        {
+            t[2 * i] = Avx512F.UnpackLow(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = Avx512F.UnpackHigh(r[2 * i], r[2 * i + 1]);
+        }
+        // r[4g + c], lane l = rows 4g..4g+3 of column 4l + c.
+        for (int g = 0; g < 4; g++)
+        {
+            r[4 * g] = Avx512F.Shuffle(t[4 * g], t[4 * g + 2], 0x44);
+            r[4 * g + 1] = Avx512F.Shuffle(t[4 * g], t[4 * g + 2], 0xEE);
+            r[4 * g + 2] = Avx512F.Shuffle(t[4 * g + 1], t[4 * g + 3], 0x44);
+            r[4 * g + 3] = Avx512F.Shuffle(t[4 * g + 1], t[4 * g + 3], 0xEE);
+        }
+        // Gather lane l of r[c], r[4+c], r[8+c], r[12+c] into column j = 4l + c.
+        for (int c = 0; c < 4; c++)
+        {
+            var lo01 = Avx512F.Shuffle4x128(r[c], r[4 + c], 0x88);
+            var hi01 = Avx512F.Shuffle4x128(r[c], r[4 + c], 0xDD);
+            var lo23 = Avx512F.Shuffle4x128(r[8 + c], r[12 + c], 0x88);
+            var hi23 = Avx512F.Shuffle4x128(r[8 + c], r[12 + c], 0xDD);
+            t[c] = Avx512F.Shuffle4x128(lo01, lo23, 0x88);
+            t[4 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0x88);
+            t[8 + c] = Avx512F.Shuffle4x128(lo01, lo23, 0xDD);
+            t[12 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0xDD);
+        }
+        if (scale != 1f)
+            for (int j = 0; j < 16; j++) t[j] *= scale;
+        for (int j = 0; j < 16; j++) Vector512.Store(t[j], dst + j * dstStride);
     }
 
     /// <summary>Per-thread packing buffers, 64-byte aligned, grown on demand and then reused (no allocation per call).</summary>
@@ -344,7 +406,7 @@ public static partial class Gemm
             return buf;
         }
 
-        private static int Pad => 64 / sizeof(T);
+        private static int Pad => 128 / sizeof(T); // 64-byte alignment + slack for Transpose16x16's overhanging stores
 
         private static T* Allocate(ref T[] array, int length)
         {
