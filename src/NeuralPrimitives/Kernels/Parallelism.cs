@@ -6,7 +6,8 @@
 // job a worker spins briefly waiting for the next one before it blocks, so back-to-back
 // products (an RNN's per-step GEMMs) are handed over in microseconds. Parallel.For gives no
 // guarantee that both halves run at once, which made small products slower and less steady.
-// One caller at a time owns the workers; a concurrent caller (e.g. Infer from several
+// Whoever claims a part first runs it, so the caller also takes parts whose worker has not started
+// yet (on a busy machine a worker may not get a core in time). One caller at a time owns the workers; a concurrent caller (e.g. Infer from several
 // threads) simply runs its product on its own thread.
 using System.Diagnostics;
 
@@ -59,9 +60,16 @@ public static class Parallelism
             for (int i = workers.Length; i < grown.Length; i++) grown[i] = new Worker(i + 1);
             _workers = workers = grown;
         }
+        job.ResetClaims(parts);
         for (int i = 1; i < parts; i++) workers[i - 1].Post(job, i);
         Exception? error = null;
-        try { job.Execute(0); }
+        try
+        {
+            // Part 0, then any part whose worker has not started yet (a descheduled worker on a busy
+            // machine would otherwise leave this thread spinning while its share waits).
+            for (int i = 0; i < parts; i++)
+                if (job.TryClaim(i)) job.Execute(i);
+        }
         catch (Exception e) { error = e; }
         for (int i = 1; i < parts; i++) error ??= workers[i - 1].WaitDone();
         if (error is not null) throw new AggregateException("A parallel kernel part failed.", error);
@@ -118,7 +126,7 @@ public static class Parallelism
                     Volatile.Write(ref _sleeping, 0);
                 }
                 seen = Volatile.Read(ref _posted);
-                try { _job!.Execute(_part); }
+                try { if (_job!.TryClaim(_part)) _job.Execute(_part); }
                 catch (Exception e) { _error = e; }
                 _job = null;
                 Volatile.Write(ref _done, seen);
@@ -130,6 +138,18 @@ public static class Parallelism
 /// <summary>Work split into parts that may run on different threads (see <see cref="Parallelism.RunParallel"/>).</summary>
 internal abstract class ParallelJob
 {
+    private int[] _claims = [];
+
+    /// <summary>Marks parts 0 .. parts-1 unclaimed (before the job is posted).</summary>
+    internal void ResetClaims(int parts)
+    {
+        if (_claims.Length < parts) _claims = new int[parts];
+        Array.Clear(_claims, 0, parts);
+    }
+
+    /// <summary>True for exactly one caller per part: whoever claims a part runs it.</summary>
+    internal bool TryClaim(int part) => Interlocked.CompareExchange(ref _claims[part], 1, 0) == 0;
+
     /// <summary>Runs part <paramref name="part"/> of the job.</summary>
     public abstract void Execute(int part);
 }
