@@ -271,6 +271,19 @@ public static partial class Gemm
                             float.CreateTruncating(alpha));
                     if (p0 == kc) continue;
                 }
+                else if (typeof(T) == typeof(double) && Avx512F.IsSupported && mr <= 16)
+                {
+                    // 8 k steps at a time; rows 8.. first, since their overhanging stores land where rows 0..7 go next.
+                    double alphaD = double.CreateTruncating(alpha);
+                    for (; p0 + 8 <= kc; p0 += 8)
+                    {
+                        double* src = (double*)(g.A + (ic + ir) * g.Lda + pc + p0);
+                        double* dd = (double*)(d + (nint)p0 * mr);
+                        if (mr > 8) Transpose8x8(src + 8 * g.Lda, g.Lda, Math.Max(0, rows - 8), dd + 8, mr, alphaD);
+                        Transpose8x8(src, g.Lda, Math.Min(rows, 8), dd, mr, alphaD);
+                    }
+                    if (p0 == kc) continue;
+                }
                 for (int r = 0; r < rows; r++)
                 {
                     T* s = g.A + (ic + ir + r) * g.Lda + pc;
@@ -335,6 +348,14 @@ public static partial class Gemm
                                 (float*)(d + (nint)p0 * nr + j0), nr, 1f);
                     if (p0 == kc) continue;
                 }
+                else if (typeof(T) == typeof(double) && Avx512F.IsSupported && nr % 8 == 0)
+                {
+                    for (; p0 + 8 <= kc; p0 += 8)
+                        for (int j0 = 0; j0 < nr; j0 += 8)
+                            Transpose8x8((double*)(g.B + (jc + jr + j0) * g.Ldb + pc + p0), g.Ldb, Math.Max(0, Math.Min(8, cols - j0)),
+                                (double*)(d + (nint)p0 * nr + j0), nr, 1.0);
+                    if (p0 == kc) continue;
+                }
                 for (int j = 0; j < cols; j++)
                 {
                     T* s = g.B + (jc + jr + j) * g.Ldb + pc;
@@ -388,6 +409,35 @@ public static partial class Gemm
         if (scale != 1f)
             for (int j = 0; j < 16; j++) t[j] *= scale;
         for (int j = 0; j < 16; j++) Vector512.Store(t[j], dst + j * dstStride);
+    }
+
+    /// <summary>The double counterpart of <see cref="Transpose16x16"/>: an 8×8 block, 8-lane stores, same overhang rule.</summary>
+    private static unsafe void Transpose8x8(double* src, nint ld, int rows, double* dst, nint dstStride, double scale)
+    {
+        Vector512<double>* r = stackalloc Vector512<double>[8];
+        Vector512<double>* t = stackalloc Vector512<double>[8];
+        for (int i = 0; i < 8; i++) r[i] = i < rows ? Vector512.Load(src + i * ld) : default;
+        // t[2i + c], 128-bit lane l = rows 2i, 2i+1 of column 2l + c.
+        for (int i = 0; i < 4; i++)
+        {
+            t[2 * i] = Avx512F.UnpackLow(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = Avx512F.UnpackHigh(r[2 * i], r[2 * i + 1]);
+        }
+        // Gather lane l of t[c], t[2+c], t[4+c], t[6+c] into column j = 2l + c.
+        for (int c = 0; c < 2; c++)
+        {
+            var lo01 = Avx512F.Shuffle4x128(t[c], t[2 + c], 0x88);
+            var hi01 = Avx512F.Shuffle4x128(t[c], t[2 + c], 0xDD);
+            var lo23 = Avx512F.Shuffle4x128(t[4 + c], t[6 + c], 0x88);
+            var hi23 = Avx512F.Shuffle4x128(t[4 + c], t[6 + c], 0xDD);
+            r[c] = Avx512F.Shuffle4x128(lo01, lo23, 0x88);
+            r[2 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0x88);
+            r[4 + c] = Avx512F.Shuffle4x128(lo01, lo23, 0xDD);
+            r[6 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0xDD);
+        }
+        if (scale != 1.0)
+            for (int j = 0; j < 8; j++) r[j] *= scale;
+        for (int j = 0; j < 8; j++) Vector512.Store(r[j], dst + j * dstStride);
     }
 
     /// <summary>Per-thread packing buffers, 64-byte aligned, grown on demand and then reused (no allocation per call).</summary>
