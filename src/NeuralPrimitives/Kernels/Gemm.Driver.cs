@@ -55,6 +55,12 @@ public static partial class Gemm
     /// <summary>Problems with at most this many rows and a row-major B read B directly instead of packing it.</summary>
     private const int DirectBMaxRows = 64;
 
+    /// <summary>
+    /// Narrowest part (columns or rows of C) when a product is split into more parts than threads: each part
+    /// packs the whole other operand again, so parts stay wide unless that operand is tiny (few rows of A).
+    /// </summary>
+    private const int MinPartWidth = 512, MinPartWidthSmall = 128;
+
     /// <summary>Products with fewer multiply-adds than this stay on the calling thread.</summary>
     private const long ParallelMinMacs = 1L << 20;
 
@@ -149,8 +155,10 @@ public static partial class Gemm
                     job.ByColumns = byColumns;
                     job.Tile = tile;
                     job.Blocks = blocks;
-                    job.Parts = threads;
-                    Parallelism.RunParallel(job, threads);
+                    // More parts than threads only where re-packing the other operand per part is cheap (see MinPartWidth).
+                    int minBlocks = Math.Max(1, (m <= DirectBMaxRows && byColumns ? MinPartWidthSmall : MinPartWidth) / tile);
+                    job.Parts = Math.Clamp(blocks / minBlocks, threads, 4 * threads);
+                    Parallelism.RunParallel(job, threads, job.Parts);
                 }
                 finally
                 {

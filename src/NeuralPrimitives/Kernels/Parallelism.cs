@@ -6,8 +6,8 @@
 // job a worker spins briefly waiting for the next one before it blocks, so back-to-back
 // products (an RNN's per-step GEMMs) are handed over in microseconds. Parallel.For gives no
 // guarantee that both halves run at once, which made small products slower and less steady.
-// Whoever claims a part first runs it, so the caller also takes parts whose worker has not started
-// yet (on a busy machine a worker may not get a core in time). One caller at a time owns the workers; a concurrent caller (e.g. Infer from several
+// Threads take parts in order from a shared counter, so the caller also takes parts whose worker
+// has not started yet (on a busy machine a worker may not get a core in time). One caller at a time owns the workers; a concurrent caller (e.g. Infer from several
 // threads) simply runs its product on its own thread.
 using System.Diagnostics;
 
@@ -46,32 +46,28 @@ public static class Parallelism
     internal static void ExitParallel() => Volatile.Write(ref _busy, 0);
 
     /// <summary>
-    /// Runs <c>job.Execute(0 .. parts-1)</c> after <see cref="TryEnterParallel"/>: part 0 on the
-    /// calling thread, the others on dedicated workers; returns when all have finished.
+    /// Runs <c>job.Execute(0 .. parts-1)</c> on <paramref name="threads"/> threads after <see cref="TryEnterParallel"/>:
+    /// the calling thread and threads − 1 dedicated workers take parts in order until none are left
+    /// (so a descheduled worker on a busy machine delays at most the one part it holds); returns when all have finished.
     /// </summary>
-    internal static void RunParallel(ParallelJob job, int parts)
+    internal static void RunParallel(ParallelJob job, int threads, int parts)
     {
         if (Volatile.Read(ref _busy) != 1) throw new InvalidOperationException("RunParallel needs TryEnterParallel first.");
+        threads = Math.Min(threads, parts);
         var workers = _workers;
-        if (workers.Length < parts - 1)
+        if (workers.Length < threads - 1)
         {
-            var grown = new Worker[parts - 1];
+            var grown = new Worker[threads - 1];
             Array.Copy(workers, grown, workers.Length);
             for (int i = workers.Length; i < grown.Length; i++) grown[i] = new Worker(i + 1);
             _workers = workers = grown;
         }
-        job.ResetClaims(parts);
-        for (int i = 1; i < parts; i++) workers[i - 1].Post(job, i);
+        job.ResetParts(parts);
+        for (int i = 1; i < threads; i++) workers[i - 1].Post(job);
         Exception? error = null;
-        try
-        {
-            // Part 0, then any part whose worker has not started yet (a descheduled worker on a busy
-            // machine would otherwise leave this thread spinning while its share waits).
-            for (int i = 0; i < parts; i++)
-                if (job.TryClaim(i)) job.Execute(i);
-        }
+        try { job.RunParts(); }
         catch (Exception e) { error = e; }
-        for (int i = 1; i < parts; i++) error ??= workers[i - 1].WaitDone();
+        for (int i = 1; i < threads; i++) error ??= workers[i - 1].WaitDone();
         if (error is not null) throw new AggregateException("A parallel kernel part failed.", error);
         Interlocked.Increment(ref _parallelRuns);
     }
@@ -82,7 +78,6 @@ public static class Parallelism
         private const long SpinTicksAfterJob = 200; // microseconds spent spinning for the next job before blocking
         private readonly ManualResetEventSlim _wake = new(false, 0);
         private ParallelJob? _job;
-        private int _part;
         private int _posted, _done, _sleeping;
         private Exception? _error;
 
@@ -92,10 +87,9 @@ public static class Parallelism
             thread.Start();
         }
 
-        public void Post(ParallelJob job, int part)
+        public void Post(ParallelJob job)
         {
             _job = job;
-            _part = part;
             _error = null;
             Interlocked.Increment(ref _posted);          // full fence: publishes the job, then reads _sleeping
             if (Volatile.Read(ref _sleeping) == 1) _wake.Set();
@@ -126,7 +120,7 @@ public static class Parallelism
                     Volatile.Write(ref _sleeping, 0);
                 }
                 seen = Volatile.Read(ref _posted);
-                try { if (_job!.TryClaim(_part)) _job.Execute(_part); }
+                try { _job!.RunParts(); }
                 catch (Exception e) { _error = e; }
                 _job = null;
                 Volatile.Write(ref _done, seen);
@@ -138,17 +132,21 @@ public static class Parallelism
 /// <summary>Work split into parts that may run on different threads (see <see cref="Parallelism.RunParallel"/>).</summary>
 internal abstract class ParallelJob
 {
-    private int[] _claims = [];
+    private int _nextPart, _parts;
 
-    /// <summary>Marks parts 0 .. parts-1 unclaimed (before the job is posted).</summary>
-    internal void ResetClaims(int parts)
+    /// <summary>Makes parts 0 .. parts-1 available (before the job is posted).</summary>
+    internal void ResetParts(int parts)
     {
-        if (_claims.Length < parts) _claims = new int[parts];
-        Array.Clear(_claims, 0, parts);
+        _parts = parts;
+        Volatile.Write(ref _nextPart, 0);
     }
 
-    /// <summary>True for exactly one caller per part: whoever claims a part runs it.</summary>
-    internal bool TryClaim(int part) => Interlocked.CompareExchange(ref _claims[part], 1, 0) == 0;
+    /// <summary>Takes and runs parts until none are left.</summary>
+    internal void RunParts()
+    {
+        int part;
+        while ((part = Interlocked.Increment(ref _nextPart) - 1) < _parts) Execute(part);
+    }
 
     /// <summary>Runs part <paramref name="part"/> of the job.</summary>
     public abstract void Execute(int part);
