@@ -76,6 +76,7 @@ public static class Parallelism
     private sealed class Worker
     {
         private const long SpinTicksAfterJob = 200; // microseconds spent spinning for the next job before blocking
+        private const long SpinMicrosecondsBeforeYield = 2000;
         private readonly ManualResetEventSlim _wake = new(false, 0);
         private ParallelJob? _job;
         private int _posted, _done, _sleeping;
@@ -97,7 +98,11 @@ public static class Parallelism
 
         public Exception? WaitDone()
         {
+            // Busy-wait without yielding first: a yield on a loaded machine can cost a whole time slice,
+            // far longer than the part still running. Yield only if the part takes unusually long.
             int target = Volatile.Read(ref _posted);
+            long start = Stopwatch.GetTimestamp(), patience = Stopwatch.Frequency * SpinMicrosecondsBeforeYield / 1_000_000;
+            while (Volatile.Read(ref _done) != target && Stopwatch.GetTimestamp() - start < patience) Thread.SpinWait(10);
             var spin = new SpinWait();
             while (Volatile.Read(ref _done) != target) spin.SpinOnce(sleep1Threshold: -1);
             return _error;
