@@ -202,6 +202,7 @@ public static partial class Gemm
         int ncBlock = Math.Min((width + nr - 1) / nr * nr, NCMax);
         int kcBlock = Math.Min(g.K, KC);
         bool directB = !g.TransB && m1 - m0 <= DirectBMaxRows;
+        bool panelWise = m1 - m0 <= MC;
 
         var buffers = GemmBuffers<T>.ForThisThread(MC * kcBlock, ncBlock * kcBlock, mr * nr);
         T* aPack = buffers.A, bPack = buffers.B, tmp = buffers.Tile;
@@ -215,7 +216,9 @@ public static partial class Gemm
                 bool overwrite = g.OverwriteFirst && pc == 0;
                 // Direct B: only the last, partial micro-panel is packed (a full-width read would leave the row).
                 int packFrom = directB ? nc / nr * nr : 0;
-                if (packFrom < nc) PackB<T>(in g, pc, kc, jc + packFrom, nc - packFrom, nr, bPack + (nint)packFrom * kc);
+                // One block of rows (m ≤ MC): each B micro-panel is used right after it is packed, so pack it
+                // then, into the same L1-sized slot, instead of streaming the whole packed block through L2/L3.
+                if (!panelWise && packFrom < nc) PackB<T>(in g, pc, kc, jc + packFrom, nc - packFrom, nr, bPack + (nint)packFrom * kc);
                 for (int ic = m0; ic < m1; ic += MC)
                 {
                     int mc = Math.Min(MC, m1 - ic);
@@ -226,6 +229,7 @@ public static partial class Gemm
                         T* bp;
                         nint bStride;
                         if (jr < packFrom) { bp = g.B + pc * g.Ldb + jc + jr; bStride = g.Ldb; }
+                        else if (panelWise) { PackB<T>(in g, pc, kc, jc + jr, nrHere, nr, bPack); bp = bPack; bStride = nr; }
                         else { bp = bPack + (nint)jr * kc; bStride = nr; }
                         for (int ir = 0; ir < mc; ir += mr)
                         {
@@ -383,6 +387,7 @@ public static partial class Gemm
     /// store writes 16 − dstStride elements past the block (the packing buffers keep that slack).
     /// Classic unpack / shuffle / 128-bit-lane-shuffle transpose: 64 shuffles for 256 elements.
     /// </summary>
+    [SkipLocalsInit]
     private static unsafe void Transpose16x16(float* src, nint ld, int rows, float* dst, nint dstStride, float scale)
     {
         Vector512<float>* r = stackalloc Vector512<float>[16];
@@ -420,6 +425,7 @@ public static partial class Gemm
     }
 
     /// <summary>The double counterpart of <see cref="Transpose16x16"/>: an 8×8 block, 8-lane stores, same overhang rule.</summary>
+    [SkipLocalsInit]
     private static unsafe void Transpose8x8(double* src, nint ld, int rows, double* dst, nint dstStride, double scale)
     {
         Vector512<double>* r = stackalloc Vector512<double>[8];
