@@ -380,80 +380,6 @@ public static partial class Gemm
         }
     }
 
-    /// <summary>
-    /// dst[j·dstStride + r] = scale·src[r·ld + j] for r &lt; 16, j &lt; 16, with rows r ≥ <paramref name="rows"/> taken as zero
-    /// (never read). Each output row is one full 16-lane store, in increasing j: with dstStride &lt; 16 a store runs
-    /// past its row into the next, which the next store (or the caller's later writes) overwrites, and the last
-    /// store writes 16 − dstStride elements past the block (the packing buffers keep that slack).
-    /// Classic unpack / shuffle / 128-bit-lane-shuffle transpose: 64 shuffles for 256 elements.
-    /// </summary>
-    [SkipLocalsInit]
-    private static unsafe void Transpose16x16(float* src, nint ld, int rows, float* dst, nint dstStride, float scale)
-    {
-        Vector512<float>* r = stackalloc Vector512<float>[16];
-        Vector512<float>* t = stackalloc Vector512<float>[16];
-        for (int i = 0; i < 16; i++) r[i] = i < rows ? Vector512.Load(src + i * ld) : default;
-        // Within 128-bit lanes: t[2i] = (a0 b0 a1 b1), t[2i+1] = (a2 b2 a3 b3) of rows a = 2i, b = 2i+1.
-        for (int i = 0; i < 8; i++)
-        {
-            t[2 * i] = Avx512F.UnpackLow(r[2 * i], r[2 * i + 1]);
-            t[2 * i + 1] = Avx512F.UnpackHigh(r[2 * i], r[2 * i + 1]);
-        }
-        // r[4g + c], lane l = rows 4g..4g+3 of column 4l + c.
-        for (int g = 0; g < 4; g++)
-        {
-            r[4 * g] = Avx512F.Shuffle(t[4 * g], t[4 * g + 2], 0x44);
-            r[4 * g + 1] = Avx512F.Shuffle(t[4 * g], t[4 * g + 2], 0xEE);
-            r[4 * g + 2] = Avx512F.Shuffle(t[4 * g + 1], t[4 * g + 3], 0x44);
-            r[4 * g + 3] = Avx512F.Shuffle(t[4 * g + 1], t[4 * g + 3], 0xEE);
-        }
-        // Gather lane l of r[c], r[4+c], r[8+c], r[12+c] into column j = 4l + c.
-        for (int c = 0; c < 4; c++)
-        {
-            var lo01 = Avx512F.Shuffle4x128(r[c], r[4 + c], 0x88);
-            var hi01 = Avx512F.Shuffle4x128(r[c], r[4 + c], 0xDD);
-            var lo23 = Avx512F.Shuffle4x128(r[8 + c], r[12 + c], 0x88);
-            var hi23 = Avx512F.Shuffle4x128(r[8 + c], r[12 + c], 0xDD);
-            t[c] = Avx512F.Shuffle4x128(lo01, lo23, 0x88);
-            t[4 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0x88);
-            t[8 + c] = Avx512F.Shuffle4x128(lo01, lo23, 0xDD);
-            t[12 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0xDD);
-        }
-        if (scale != 1f)
-            for (int j = 0; j < 16; j++) t[j] *= scale;
-        for (int j = 0; j < 16; j++) Vector512.Store(t[j], dst + j * dstStride);
-    }
-
-    /// <summary>The double counterpart of <see cref="Transpose16x16"/>: an 8×8 block, 8-lane stores, same overhang rule.</summary>
-    [SkipLocalsInit]
-    private static unsafe void Transpose8x8(double* src, nint ld, int rows, double* dst, nint dstStride, double scale)
-    {
-        Vector512<double>* r = stackalloc Vector512<double>[8];
-        Vector512<double>* t = stackalloc Vector512<double>[8];
-        for (int i = 0; i < 8; i++) r[i] = i < rows ? Vector512.Load(src + i * ld) : default;
-        // t[2i + c], 128-bit lane l = rows 2i, 2i+1 of column 2l + c.
-        for (int i = 0; i < 4; i++)
-        {
-            t[2 * i] = Avx512F.UnpackLow(r[2 * i], r[2 * i + 1]);
-            t[2 * i + 1] = Avx512F.UnpackHigh(r[2 * i], r[2 * i + 1]);
-        }
-        // Gather lane l of t[c], t[2+c], t[4+c], t[6+c] into column j = 2l + c.
-        for (int c = 0; c < 2; c++)
-        {
-            var lo01 = Avx512F.Shuffle4x128(t[c], t[2 + c], 0x88);
-            var hi01 = Avx512F.Shuffle4x128(t[c], t[2 + c], 0xDD);
-            var lo23 = Avx512F.Shuffle4x128(t[4 + c], t[6 + c], 0x88);
-            var hi23 = Avx512F.Shuffle4x128(t[4 + c], t[6 + c], 0xDD);
-            r[c] = Avx512F.Shuffle4x128(lo01, lo23, 0x88);
-            r[2 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0x88);
-            r[4 + c] = Avx512F.Shuffle4x128(lo01, lo23, 0xDD);
-            r[6 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0xDD);
-        }
-        if (scale != 1.0)
-            for (int j = 0; j < 8; j++) r[j] *= scale;
-        for (int j = 0; j < 8; j++) Vector512.Store(r[j], dst + j * dstStride);
-    }
-
     /// <summary>Per-thread packing buffers, 64-byte aligned, grown on demand and then reused (no allocation per call).</summary>
     private sealed unsafe class GemmBuffers<T> where T : unmanaged
     {
@@ -470,7 +396,7 @@ public static partial class Gemm
             return buf;
         }
 
-        private static int Pad => 128 / sizeof(T); // 64-byte alignment + slack for Transpose16x16's overhanging stores
+        private static int Pad => 128 / sizeof(T); // 64-byte alignment + slack for the transposes' overhanging stores (Gemm.Transpose.cs)
 
         private static T* Allocate(ref T[] array, int length)
         {
