@@ -18,7 +18,9 @@
 // (fewer than MR rows or NR columns) is computed into a small temporary tile and then copied,
 // so the kernels always run full tiles. beta ∉ {0, 1} is applied once to C before the product.
 // Small problems with a row-major B (e.g. the RNN recurrence, m = batch) skip packing B: the
-// kernel reads NR consecutive columns of each row of B directly (bStride = ldb).
+// kernel reads NR consecutive columns of each row of B directly (bStride = ldb). With m ≤ MC each
+// B micro-panel is packed just before use (it stays in L1). m = 1 skips packing altogether
+// (row-vector × matrix: TensorPrimitives axpy / dot products, MultiplyRow).
 //
 // Threads: C is split into column (or row) ranges aligned to NR (MR), one per thread, each with
 // its own thread-static packing buffers; the calling thread runs part 0 and dedicated workers
@@ -132,6 +134,12 @@ public static partial class Gemm
             beta = T.One;
         }
 
+        if (m == 1)
+        {
+            MultiplyRow(ta, tb, n, k, alpha, a, lda, b, ldb, beta == T.Zero, c);
+            return;
+        }
+
         fixed (T* pa = a, pb = b, pc = c)
         {
             var args = new GemmArgs<T>
@@ -168,6 +176,43 @@ public static partial class Gemm
                 return;
             }
             RunRegion<T, TKernel>(in args, 0, m, 0, n);
+        }
+    }
+
+    /// <summary>
+    /// m = 1 (a row vector times a matrix, e.g. batch-1 inference): no packing, since every element of B
+    /// is used once. op(B) = B: c += (alpha·a_p)·B[p, :] row by row; op(B) = Bᵀ: c_j += alpha·(a · B[j, :]).
+    /// </summary>
+    private static void MultiplyRow<T>(bool ta, bool tb, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
+        ReadOnlySpan<T> b, int ldb, bool overwrite, Span<T> c)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var row = c.Slice(0, n);
+        if (!tb)
+        {
+            if (overwrite) row.Clear();
+            for (int p = 0; p < k; p++)
+                TensorPrimitives.MultiplyAdd(b.Slice(p * ldb, n), alpha * a[ta ? p * lda : p], row, row);
+        }
+        else if (!ta || lda == 1 || k == 1)
+        {
+            var x = a.Slice(0, k);
+            for (int j = 0; j < n; j++)
+            {
+                T dot = alpha * TensorPrimitives.Dot(x, b.Slice(j * ldb, k));
+                row[j] = overwrite ? dot : row[j] + dot;
+            }
+        }
+        else
+        {
+            // a is a strided column (A stored k×1 with lda > 1): one scalar pass per output.
+            for (int j = 0; j < n; j++)
+            {
+                var bj = b.Slice(j * ldb, k);
+                T dot = T.Zero;
+                for (int p = 0; p < k; p++) dot += a[p * lda] * bj[p];
+                row[j] = overwrite ? alpha * dot : row[j] + alpha * dot;
+            }
         }
     }
 
