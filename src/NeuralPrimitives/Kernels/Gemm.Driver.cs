@@ -19,7 +19,7 @@
 // so the kernels always run full tiles. beta ∉ {0, 1} is applied once to C before the product.
 // Small problems with a row-major B (e.g. the RNN recurrence, m = batch) skip packing B: the
 // kernel reads NR consecutive columns of each row of B directly (bStride = ldb). With m ≤ MC each
-// B micro-panel is packed just before use (it stays in L1). m = 1 skips packing altogether
+// B micro-panel is packed just before use (it stays in L1). m = 1 (and m = 2 with A not transposed) skips packing altogether
 // (row-vector × matrix: TensorPrimitives axpy / dot products, MultiplyRow).
 //
 // Threads: C is split into column (or row) ranges aligned to NR (MR), one per thread, each with
@@ -134,9 +134,11 @@ public static partial class Gemm
             beta = T.One;
         }
 
-        if (m == 1)
+        if (m == 1 || (m == 2 && !ta))
         {
-            MultiplyRow(ta, tb, n, k, alpha, a, lda, b, ldb, beta == T.Zero, c);
+            // Measured (float, n = 1024, k = 256): one row pass ≈ 16–20 µs; m = 2 packed took 56 (NN) / 92 (NT) µs.
+            for (int i = 0; i < m; i++)
+                MultiplyRow(ta, tb, n, k, alpha, a.Slice(ta ? i : i * lda), lda, b, ldb, beta == T.Zero, c.Slice(i * ldc));
             return;
         }
 
