@@ -1,12 +1,27 @@
 // The library-wide degree of parallelism (PyTorch's torch.set_num_threads / get_num_threads).
 // Kernels split large problems into at most this many parts; small problems stay on the
 // calling thread because handing work to another core costs more than it saves.
+//
+// Parallel parts run on dedicated background worker threads (not the thread pool): after a
+// job a worker spins briefly waiting for the next one before it blocks, so back-to-back
+// products (an RNN's per-step GEMMs) are handed over in microseconds. Parallel.For gives no
+// guarantee that both halves run at once, which made small products slower and less steady.
+// One caller at a time owns the workers; a concurrent caller (e.g. Infer from several
+// threads) simply runs its product on its own thread.
+using System.Diagnostics;
+
 namespace NeuralPrimitives;
 
 /// <summary>How many threads the kernels may use (like <c>torch.set_num_threads</c>).</summary>
 public static class Parallelism
 {
     private static int _numThreads = Environment.ProcessorCount;
+    private static int _busy;
+    private static Worker[] _workers = [];
+    private static long _parallelRuns;
+
+    /// <summary>How many jobs have run split across threads (lets tests prove the threaded path ran).</summary>
+    internal static long ParallelRuns => Interlocked.Read(ref _parallelRuns);
 
     /// <summary>Maximum number of threads a kernel may use; defaults to the processor count. Must be ≥ 1.</summary>
     public static int NumThreads
@@ -18,4 +33,103 @@ public static class Parallelism
             _numThreads = value;
         }
     }
+
+    /// <summary>
+    /// Takes exclusive use of the workers; returns false when another caller holds them (the
+    /// caller should then do the work itself). Pair with <see cref="ExitParallel"/>; fill the job
+    /// only after entering, since jobs are reused objects.
+    /// </summary>
+    internal static bool TryEnterParallel() => Interlocked.CompareExchange(ref _busy, 1, 0) == 0;
+
+    /// <summary>Releases the workers taken by <see cref="TryEnterParallel"/>.</summary>
+    internal static void ExitParallel() => Volatile.Write(ref _busy, 0);
+
+    /// <summary>
+    /// Runs <c>job.Execute(0 .. parts-1)</c> after <see cref="TryEnterParallel"/>: part 0 on the
+    /// calling thread, the others on dedicated workers; returns when all have finished.
+    /// </summary>
+    internal static void RunParallel(ParallelJob job, int parts)
+    {
+        if (Volatile.Read(ref _busy) != 1) throw new InvalidOperationException("RunParallel needs TryEnterParallel first.");
+        var workers = _workers;
+        if (workers.Length < parts - 1)
+        {
+            var grown = new Worker[parts - 1];
+            Array.Copy(workers, grown, workers.Length);
+            for (int i = workers.Length; i < grown.Length; i++) grown[i] = new Worker(i + 1);
+            _workers = workers = grown;
+        }
+        for (int i = 1; i < parts; i++) workers[i - 1].Post(job, i);
+        Exception? error = null;
+        try { job.Execute(0); }
+        catch (Exception e) { error = e; }
+        for (int i = 1; i < parts; i++) error ??= workers[i - 1].WaitDone();
+        if (error is not null) throw new AggregateException("A parallel kernel part failed.", error);
+        Interlocked.Increment(ref _parallelRuns);
+    }
+
+    /// <summary>A dedicated background thread that runs one part of a job at a time.</summary>
+    private sealed class Worker
+    {
+        private const long SpinTicksAfterJob = 200; // microseconds spent spinning for the next job before blocking
+        private readonly ManualResetEventSlim _wake = new(false, 0);
+        private ParallelJob? _job;
+        private int _part;
+        private int _posted, _done, _sleeping;
+        private Exception? _error;
+
+        public Worker(int index)
+        {
+            var thread = new Thread(Loop) { IsBackground = true, Name = $"NeuralPrimitives worker {index}" };
+            thread.Start();
+        }
+
+        public void Post(ParallelJob job, int part)
+        {
+            _job = job;
+            _part = part;
+            _error = null;
+            Interlocked.Increment(ref _posted);          // full fence: publishes the job, then reads _sleeping
+            if (Volatile.Read(ref _sleeping) == 1) _wake.Set();
+        }
+
+        public Exception? WaitDone()
+        {
+            int target = Volatile.Read(ref _posted);
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _done) != target) spin.SpinOnce(sleep1Threshold: -1);
+            return _error;
+        }
+
+        private void Loop()
+        {
+            int seen = 0;
+            long spinLimit = Stopwatch.Frequency * SpinTicksAfterJob / 1_000_000;
+            while (true)
+            {
+                long start = Stopwatch.GetTimestamp();
+                while (Volatile.Read(ref _posted) == seen && Stopwatch.GetTimestamp() - start < spinLimit)
+                    Thread.SpinWait(20);
+                while (Volatile.Read(ref _posted) == seen)
+                {
+                    _wake.Reset();
+                    Interlocked.Exchange(ref _sleeping, 1);  // full fence: announce sleep, then re-check
+                    if (Volatile.Read(ref _posted) == seen) _wake.Wait();
+                    Volatile.Write(ref _sleeping, 0);
+                }
+                seen = Volatile.Read(ref _posted);
+                try { _job!.Execute(_part); }
+                catch (Exception e) { _error = e; }
+                _job = null;
+                Volatile.Write(ref _done, seen);
+            }
+        }
+    }
+}
+
+/// <summary>Work split into parts that may run on different threads (see <see cref="Parallelism.RunParallel"/>).</summary>
+internal abstract class ParallelJob
+{
+    /// <summary>Runs part <paramref name="part"/> of the job.</summary>
+    public abstract void Execute(int part);
 }
