@@ -12,6 +12,10 @@
 //   c_t = f ⊙ c_{t−1} + i ⊙ g
 //   h_t = o ⊙ tanh(c_t)                      (projSize = 0)
 //   h_t = W_hr (o ⊙ tanh(c_t))               (projSize > 0, W_hr [P, H])
+// Backward of the projection (the rest is LstmCell.cs's backward, applied at every step of the
+// BPTT loop in RecurrentEngine.cs), with m_t = o ⊙ tanh(c_t):
+//   dm_t   = dh_t · W_hr                      [B, H]   (then dh' = dm_t in the cell equations)
+//   dW_hr += Σ_t dh_tᵀ · m_t                  [P, H]   (one GEMM over all T·B rows)
 namespace NeuralPrimitives;
 
 /// <summary>
@@ -110,7 +114,7 @@ public sealed class Lstm<T> : Module<T> where T : unmanaged, IBinaryFloatingPoin
         return (dx, dh0, dc0!);
     }
 
-    /// <summary>Inference forward (no dropout): caches nothing, allocates its results, safe to call from several threads at once.</summary>
+    /// <summary>Inference forward (no dropout): keeps nothing for a backward pass, returns new tensors, safe to call from several threads at once. Its scratch memory comes from a per-module pool (one workspace per concurrent caller), so repeated calls do not re-allocate it.</summary>
     /// <param name="input">As for <see cref="Forward"/>.</param>
     /// <param name="h0">As for <see cref="Forward"/>.</param>
     /// <param name="c0">As for <see cref="Forward"/>.</param>

@@ -38,6 +38,8 @@
 // Optim/GradientClipping.cs). The LSTM's cell state is carried back by dc_{t−1} = dc_t ⊙ f
 // (no matrix, no squashing derivative), so with forget gates near 1 the gradient survives.
 // HiddenGradientNorms exposes ‖dh_t‖ per timestep so the effect can be observed (tests show both).
+using System.Runtime.InteropServices;
+
 namespace NeuralPrimitives;
 
 /// <summary>Which cell a <see cref="RecurrentEngine{T}"/> runs.</summary>
@@ -75,12 +77,16 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         // LSTM: c before each step [T·B, H], tanh(c_t) [T·B, H], m_t = o⊙tanh(c_t) [T·B, H];
         // GRU: the hidden projection gh_t = h·W_hhᵀ + b_hh [T·B, 3H].
         public T[][] Gates = [], HPrev = [], CPrev = [], TanhC = [], M = [], Gh = [];
+        // Per layer·direction: W_hhᵀ [P, G] and W_hrᵀ [H, P], transposed once per forward so that the
+        // per-step GEMMs read a row-major B directly (no packing of the weights at every step).
+        public T[][] WHhT = [], WHrT = [];
         public T[] H = [], C = [], Tmp = [];
         public readonly TensorBuffer<T> Output = new(), HN = new(), CN = new();
     }
 
     private readonly Cell[] _cells;
     private readonly Workspace _train = new();
+    private readonly System.Collections.Concurrent.ConcurrentBag<Workspace> _inferPool = new();
     private bool _hasForward;
     private readonly TensorBuffer<T> _dInput = new(), _dH0 = new(), _dC0 = new();
     private T[] _dA = [], _dAh = [], _dHs = [], _dh = [], _dc = [], _dm = [], _dTop = [];
@@ -218,7 +224,33 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
     public (Tensor<T> Output, Tensor<T> HN, Tensor<T>? CN) Infer(Tensor<T> input, Tensor<T>? h0, Tensor<T>? c0, int[]? lengths)
     {
         var (steps, batch) = CheckInput(input, h0, c0, lengths);
-        return Run(new Workspace(), input, h0, c0, lengths, steps, batch, dropout: false);
+        // Scratch comes from a pool (one workspace per concurrent caller, so repeated calls do not
+        // re-allocate tens of MB); the results are copied into new tensors owned by the caller.
+        var ws = _inferPool.TryTake(out var pooled) ? pooled : new Workspace();
+        try
+        {
+            var (y, hN, cN) = Run(ws, input, h0, c0, lengths, steps, batch, dropout: false);
+            return (Copy(y), Copy(hN), cN is null ? null : Copy(cN));
+        }
+        finally
+        {
+            _inferPool.Add(ws);
+        }
+    }
+
+    private static Tensor<T> Copy(Tensor<T> t) => Tensor.Create(t.ToArray(), t.Lengths);
+
+    private static void Transpose(ReadOnlySpan<T> src, int rows, int cols, Span<T> dst)
+    {
+        // dst [cols, rows] = srcᵀ, in 16×16 blocks so both sides stay in cache.
+        const int Blk = 16;
+        for (int r0 = 0; r0 < rows; r0 += Blk)
+            for (int c0 = 0; c0 < cols; c0 += Blk)
+            {
+                int r1 = Math.Min(rows, r0 + Blk), c1 = Math.Min(cols, c0 + Blk);
+                for (int r = r0; r < r1; r++)
+                    for (int c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+            }
     }
 
     private (Tensor<T>, Tensor<T>, Tensor<T>?) Run(Workspace ws, Tensor<T> input, Tensor<T>? h0, Tensor<T>? c0, int[]? lengths,
@@ -234,6 +266,8 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         EnsureLayers(ref ws.Gates, L * D); EnsureLayers(ref ws.HPrev, L * D);
         if (IsLstm) { EnsureLayers(ref ws.CPrev, L * D); EnsureLayers(ref ws.TanhC, L * D); EnsureLayers(ref ws.M, L * D); }
         if (Kind == RecurrentCellKind.Gru) EnsureLayers(ref ws.Gh, L * D);
+        EnsureLayers(ref ws.WHhT, L * D);
+        if (ProjSize > 0) EnsureLayers(ref ws.WHrT, L * D);
         ws.DropoutActive = dropout;
 
         // Layer 0's input, time-major [T, B, I].
@@ -296,6 +330,10 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         var lengths = ws.Lengths;
         var x = ws.LayerInput[l].AsSpan(0, rows * cell.InSize);
         var a = Buf(ref ws.Gates[s], rows * G);
+        var wHhT = Buf(ref ws.WHhT[s], P * G);
+        Transpose(cell.WHh.Data, G, P, wHhT);
+        var wHrT = cell.WHr is null ? default : Buf(ref ws.WHrT[s], H * P);
+        if (cell.WHr is not null) Transpose(cell.WHr.Data, P, H, wHrT);
         var hPrevAll = Buf(ref ws.HPrev[s], rows * P);
 
         // 1. Input projection of every timestep at once: A = X·W_ihᵀ + b_ih (+ b_hh, except for the GRU,
@@ -330,7 +368,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
             {
                 case RecurrentCellKind.RnnTanh:
                 case RecurrentCellKind.RnnRelu:
-                    Gemm.Multiply(false, true, batch, H, H, T.One, h, cell.WHh.Data, T.One, at);
+                    Gemm.Multiply(false, false, batch, H, H, T.One, h, wHhT, T.One, at);
                     if (Kind == RecurrentCellKind.RnnTanh) VectorMath.Tanh<T>(at, at);
                     else TensorPrimitives.Max(at, T.Zero, at);
                     for (int b = 0; b < batch; b++)
@@ -339,7 +377,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
 
                 case RecurrentCellKind.Lstm:
                 {
-                    Gemm.Multiply(false, true, batch, G, P, T.One, h, cell.WHh.Data, T.One, at);
+                    Gemm.Multiply(false, false, batch, G, P, T.One, h, wHhT, T.One, at);
                     var cPrev = Buf(ref ws.CPrev[s], rows * H).Slice(o * H, batch * H);
                     var tanhC = Buf(ref ws.TanhC[s], rows * H).Slice(o * H, batch * H);
                     var m = Buf(ref ws.M[s], rows * H).Slice(o * H, batch * H);
@@ -365,7 +403,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                     {
                         // Projection h = m·W_hrᵀ, written only for sequences still running.
                         var hp = tmp[..(batch * P)];
-                        Gemm.Multiply(false, true, batch, P, H, T.One, m, cell.WHr.Data, T.Zero, hp);
+                        Gemm.Multiply(false, false, batch, P, H, T.One, m, wHrT, T.Zero, hp);
                         for (int b = 0; b < batch; b++)
                             if (t < lengths[b]) hp.Slice(b * P, P).CopyTo(h.Slice(b * P, P));
                     }
@@ -381,7 +419,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                         for (int b = 0; b < batch; b++) cell.BHh.Data.CopyTo(gh.Slice(b * G, G));
                         betaH = T.One;
                     }
-                    Gemm.Multiply(false, true, batch, G, H, T.One, h, cell.WHh.Data, betaH, gh);
+                    Gemm.Multiply(false, false, batch, G, H, T.One, h, wHhT, betaH, gh);
                     for (int b = 0; b < batch; b++)
                     {
                         if (t >= lengths[b]) continue;
@@ -510,12 +548,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                     {
                         var da = dat.Slice(b * H, H);
                         if (t >= lengths[b]) { da.Clear(); continue; }
-                        var hb = gt.Slice(b * H, H);
-                        var dhb = dht.Slice(b * H, H);
-                        if (Kind == RecurrentCellKind.RnnTanh)
-                            for (int j = 0; j < H; j++) da[j] = dhb[j] * (T.One - hb[j] * hb[j]);   // tanh' = 1 − h²
-                        else
-                            for (int j = 0; j < H; j++) da[j] = hb[j] > T.Zero ? dhb[j] : T.Zero;  // relu' = [h > 0]
+                        RnnBackwardRow(gt.Slice(b * H, H), dht.Slice(b * H, H), da, Kind == RecurrentCellKind.RnnTanh);
                     }
                     break;
 
@@ -534,19 +567,8 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                     {
                         var da = dat.Slice(b * G, G);
                         if (t >= lengths[b]) { da.Clear(); continue; }                    // dc passes through unchanged
-                        var g = gt.Slice(b * G, G);
                         int k0 = b * H;
-                        for (int j = 0; j < H; j++)
-                        {
-                            int k = k0 + j;
-                            T i = g[j], f = g[H + j], gg = g[2 * H + j], og = g[3 * H + j], tc = tanhC[k], dmk = dmt[k];
-                            T dcTotal = dc[k] + dmk * og * (T.One - tc * tc);             // dc' ← dc' + dh ⊙ o ⊙ tanh'(c')
-                            da[j] = dcTotal * gg * i * (T.One - i);                        // di ⊙ σ'
-                            da[H + j] = dcTotal * cPrev[k] * f * (T.One - f);              // df ⊙ σ'
-                            da[2 * H + j] = dcTotal * i * (T.One - gg * gg);               // dg ⊙ tanh'
-                            da[3 * H + j] = dmk * tc * og * (T.One - og);                  // do ⊙ σ'
-                            dc[k] = dcTotal * f;                                           // carry to c_{t−1}
-                        }
+                        LstmBackwardRow(gt.Slice(b * G, G), tanhC.Slice(k0, H), cPrev.Slice(k0, H), dmt.Slice(k0, H), dc.Slice(k0, H), da, H);
                     }
                     break;
                 }
@@ -560,19 +582,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                         var dax = dat.Slice(b * G, G);
                         var dah = daht.Slice(b * G, G);
                         if (t >= lengths[b]) { dax.Clear(); dah.Clear(); continue; }
-                        var g = gt.Slice(b * G, G);
-                        var ghb = gh.Slice(b * G, G);
-                        int k0 = b * H;
-                        for (int j = 0; j < H; j++)
-                        {
-                            int k = k0 + j;
-                            T r = g[j], z = g[H + j], n = g[2 * H + j], dhk = dht[k];
-                            T dan = dhk * (T.One - z) * (T.One - n * n);                   // dn ⊙ tanh'
-                            T dar = dan * ghb[2 * H + j] * r * (T.One - r);                // dr ⊙ σ'
-                            T daz = dhk * (hPrev[k] - n) * z * (T.One - z);                // dz ⊙ σ'
-                            dax[j] = dar; dax[H + j] = daz; dax[2 * H + j] = dan;
-                            dah[j] = dar; dah[H + j] = daz; dah[2 * H + j] = dan * r;
-                        }
+                        GruBackwardRow(gt.Slice(b * G, G), gh.Slice(b * G, G), hPrev.Slice(b * H, H), dht.Slice(b * H, H), dax, dah, H);
                     }
                     break;
                 }
@@ -608,6 +618,109 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         if (cell.BHh is { RequiresGrad: true }) SumRowsInto(dAh, rows, G, cell.BHh.Grad);
         // dX = dA·W_ih (the second direction adds to the first's).
         Gemm.Multiply(false, false, rows, cell.InSize, G, T.One, dA, cell.WIh.Data, accumulate ? T.One : T.Zero, dX);
+    }
+
+    // ───────────── per-row gate derivatives (the cell backward equations, vectorised) ─────────────
+
+    /// <summary>RNN: da = dh ⊙ act'(a), with tanh' = 1 − h² and relu' = [h &gt; 0] written via the output h.</summary>
+    private static void RnnBackwardRow(ReadOnlySpan<T> h, ReadOnlySpan<T> dh, Span<T> da, bool tanh)
+    {
+        if (!tanh)
+        {
+            for (int k = 0; k < h.Length; k++) da[k] = h[k] > T.Zero ? dh[k] : T.Zero;   // relu' = [h > 0]
+            return;
+        }
+        int j = 0;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+        {
+            ref T hr = ref MemoryMarshal.GetReference(h), dhr = ref MemoryMarshal.GetReference(dh), dar = ref MemoryMarshal.GetReference(da);
+            for (; j <= h.Length - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                var hv = Vector.LoadUnsafe(ref hr, (nuint)j);
+                Vector.StoreUnsafe(Vector.LoadUnsafe(ref dhr, (nuint)j) * (Vector<T>.One - hv * hv), ref dar, (nuint)j);
+            }
+        }
+        for (; j < h.Length; j++) da[j] = dh[j] * (T.One - h[j] * h[j]);                // tanh' = 1 − h²
+    }
+
+    /// <summary>
+    /// LSTM, one sequence: given the gates [i f g o], tanh(c_t), c_{t−1}, dm = ∂L/∂(o⊙tanh c_t) and the carried dc,
+    /// writes da (pre-activation gradients) and replaces dc by ∂L/∂c_{t−1}. See LstmCell.cs for the derivation.
+    /// </summary>
+    private static void LstmBackwardRow(ReadOnlySpan<T> g, ReadOnlySpan<T> tanhC, ReadOnlySpan<T> cPrev, ReadOnlySpan<T> dm, Span<T> dc, Span<T> da, int H)
+    {
+        int j = 0;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+        {
+            var one = Vector<T>.One;
+            ref T gr = ref MemoryMarshal.GetReference(g), tcr = ref MemoryMarshal.GetReference(tanhC), cpr = ref MemoryMarshal.GetReference(cPrev);
+            ref T dmr = ref MemoryMarshal.GetReference(dm), dcr = ref MemoryMarshal.GetReference(dc), dar = ref MemoryMarshal.GetReference(da);
+            nuint h = (nuint)H;
+            for (; j <= H - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                nuint u = (nuint)j;
+                var i = Vector.LoadUnsafe(ref gr, u);
+                var f = Vector.LoadUnsafe(ref gr, h + u);
+                var gg = Vector.LoadUnsafe(ref gr, 2 * h + u);
+                var o = Vector.LoadUnsafe(ref gr, 3 * h + u);
+                var tc = Vector.LoadUnsafe(ref tcr, u);
+                var dmv = Vector.LoadUnsafe(ref dmr, u);
+                var dcTotal = Vector.LoadUnsafe(ref dcr, u) + dmv * o * (one - tc * tc);
+                Vector.StoreUnsafe(dcTotal * gg * i * (one - i), ref dar, u);
+                Vector.StoreUnsafe(dcTotal * Vector.LoadUnsafe(ref cpr, u) * f * (one - f), ref dar, h + u);
+                Vector.StoreUnsafe(dcTotal * i * (one - gg * gg), ref dar, 2 * h + u);
+                Vector.StoreUnsafe(dmv * tc * o * (one - o), ref dar, 3 * h + u);
+                Vector.StoreUnsafe(dcTotal * f, ref dcr, u);
+            }
+        }
+        for (; j < H; j++)
+        {
+            T i = g[j], f = g[H + j], gg = g[2 * H + j], og = g[3 * H + j], tc = tanhC[j], dmk = dm[j];
+            T dcTotal = dc[j] + dmk * og * (T.One - tc * tc);   // dc' ← dc' + dh ⊙ o ⊙ tanh'(c')
+            da[j] = dcTotal * gg * i * (T.One - i);              // di ⊙ σ'(i)
+            da[H + j] = dcTotal * cPrev[j] * f * (T.One - f);    // df ⊙ σ'(f)
+            da[2 * H + j] = dcTotal * i * (T.One - gg * gg);     // dg ⊙ tanh'(g)
+            da[3 * H + j] = dmk * tc * og * (T.One - og);        // do ⊙ σ'(o)
+            dc[j] = dcTotal * f;                                 // carry to c_{t−1}
+        }
+    }
+
+    /// <summary>
+    /// GRU, one sequence: given the gates [r z n], gh = W_hh·h + b_hh, h_{t−1} and dh, writes the input-side
+    /// (dax) and hidden-side (dah) pre-activation gradients. See GruCell.cs for the derivation.
+    /// </summary>
+    private static void GruBackwardRow(ReadOnlySpan<T> g, ReadOnlySpan<T> gh, ReadOnlySpan<T> hPrev, ReadOnlySpan<T> dh, Span<T> dax, Span<T> dah, int H)
+    {
+        int j = 0;
+        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
+        {
+            var one = Vector<T>.One;
+            ref T gr = ref MemoryMarshal.GetReference(g), ghr = ref MemoryMarshal.GetReference(gh), hpr = ref MemoryMarshal.GetReference(hPrev);
+            ref T dhr = ref MemoryMarshal.GetReference(dh), dxr = ref MemoryMarshal.GetReference(dax), dhhr = ref MemoryMarshal.GetReference(dah);
+            nuint h = (nuint)H;
+            for (; j <= H - Vector<T>.Count; j += Vector<T>.Count)
+            {
+                nuint u = (nuint)j;
+                var r = Vector.LoadUnsafe(ref gr, u);
+                var z = Vector.LoadUnsafe(ref gr, h + u);
+                var n = Vector.LoadUnsafe(ref gr, 2 * h + u);
+                var dhv = Vector.LoadUnsafe(ref dhr, u);
+                var dan = dhv * (one - z) * (one - n * n);
+                var dar = dan * Vector.LoadUnsafe(ref ghr, 2 * h + u) * r * (one - r);
+                var daz = dhv * (Vector.LoadUnsafe(ref hpr, u) - n) * z * (one - z);
+                Vector.StoreUnsafe(dar, ref dxr, u); Vector.StoreUnsafe(daz, ref dxr, h + u); Vector.StoreUnsafe(dan, ref dxr, 2 * h + u);
+                Vector.StoreUnsafe(dar, ref dhhr, u); Vector.StoreUnsafe(daz, ref dhhr, h + u); Vector.StoreUnsafe(dan * r, ref dhhr, 2 * h + u);
+            }
+        }
+        for (; j < H; j++)
+        {
+            T r = g[j], z = g[H + j], n = g[2 * H + j], dhk = dh[j];
+            T dan = dhk * (T.One - z) * (T.One - n * n);          // dn ⊙ tanh'(n)
+            T dar = dan * gh[2 * H + j] * r * (T.One - r);        // dr ⊙ σ'(r),  dr = dan ⊙ (W_hn h + b_hn)
+            T daz = dhk * (hPrev[j] - n) * z * (T.One - z);       // dz ⊙ σ'(z)
+            dax[j] = dar; dax[H + j] = daz; dax[2 * H + j] = dan;
+            dah[j] = dar; dah[H + j] = daz; dah[2 * H + j] = dan * r;
+        }
     }
 
     private static void SumRowsInto(ReadOnlySpan<T> m, int rows, int cols, Span<T> acc)

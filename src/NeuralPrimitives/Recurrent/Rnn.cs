@@ -115,7 +115,7 @@ public sealed class Rnn<T> : Module<T> where T : unmanaged, IBinaryFloatingPoint
         return (dx, dh0);
     }
 
-    /// <summary>Inference forward (no dropout): caches nothing, allocates its results, safe to call from several threads at once.</summary>
+    /// <summary>Inference forward (no dropout): keeps nothing for a backward pass, returns new tensors, safe to call from several threads at once. Its scratch memory comes from a per-module pool (one workspace per concurrent caller), so repeated calls do not re-allocate it.</summary>
     /// <param name="input">As for <see cref="Forward"/>.</param>
     /// <param name="h0">As for <see cref="Forward"/>.</param>
     /// <param name="lengths">As for <see cref="Forward"/>.</param>

@@ -37,6 +37,20 @@ public class RecurrentGradientTests
         Assert.Equal((layer.IsLstm ? 3 : 2) + layer.Module.Parameters().Count(), result.Tensors.Count);
     }
 
+    // A hidden size of 9 runs both the SIMD body (Vector<double>) and the scalar tail of the
+    // per-row gate derivatives.
+    [Theory]
+    [InlineData(RefKind.RnnTanh)]
+    [InlineData(RefKind.Lstm)]
+    [InlineData(RefKind.Gru)]
+    public void WideHiddenGradientCheck(RefKind kind)
+    {
+        var rng = new Rng(88);
+        var layer = AnyLayer<double>.Create(kind, 2, 9, 1, true, rng: rng);
+        var r = GradientCheck.Run(RecurrentTestUtil.Problem(layer, 3, 2, rng, [3, 2]));
+        Assert.True(r.Passed, r.ToString());
+    }
+
     [Fact]
     public void BiasFreeLayersGradientCheck()
     {
