@@ -93,6 +93,26 @@ public class GradientClippingTests
         Assert.Equal(1.0, after, 5);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(8)]
+    [InlineData(9)]
+    [InlineData(17)]
+    [InlineData(1001)]
+    public void FloatNormIsExactInDoubleForEveryLengthIncludingVectorTails(int length)
+    {
+        // Σ g² of the float values computed in double, element by element, in the test.
+        var rng = new Rng((ulong)length);
+        var a = TestData.NormalF(rng, length, std: 2);
+        var b = TestData.NormalF(rng, 3);
+        double expected = Math.Sqrt(a.Concat(b).Sum(v => (double)v * v));
+        var pa = new Parameter<float>("a", length); a.CopyTo(pa.Grad, 0);
+        var pb = new Parameter<float>("b", 3); b.CopyTo(pb.Grad, 0);
+        Assert.Equal(expected, GradientClipping.ClipGradNorm([pa, pb], double.PositiveInfinity), expected * 1e-14);
+        Assert.Equal(a, pa.Grad); // maxNorm = ∞ never clips
+    }
+
     [Fact]
     public void NoGradientsGiveZeroNormAndFrozenParametersAreSkipped()
     {
