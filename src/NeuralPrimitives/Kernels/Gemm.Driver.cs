@@ -55,6 +55,12 @@ public static partial class Gemm
     /// <summary>Problems with at most this many rows and a row-major B read B directly instead of packing it.</summary>
     private const int DirectBMaxRows = 64;
 
+    /// <summary>
+    /// Narrowest part (columns or rows of C) when a product is split into more parts than threads: each part
+    /// packs the whole other operand again, so parts stay wide unless that operand is tiny (few rows of A).
+    /// </summary>
+    private const int MinPartWidth = 512, MinPartWidthSmall = 128;
+
     /// <summary>Products with fewer multiply-adds than this stay on the calling thread.</summary>
     private const long ParallelMinMacs = 1L << 20;
 
@@ -149,8 +155,10 @@ public static partial class Gemm
                     job.ByColumns = byColumns;
                     job.Tile = tile;
                     job.Blocks = blocks;
-                    job.Parts = threads;
-                    Parallelism.RunParallel(job, threads);
+                    // More parts than threads only where re-packing the other operand per part is cheap (see MinPartWidth).
+                    int minBlocks = Math.Max(1, (m <= DirectBMaxRows && byColumns ? MinPartWidthSmall : MinPartWidth) / tile);
+                    job.Parts = Math.Clamp(blocks / minBlocks, threads, 4 * threads);
+                    Parallelism.RunParallel(job, threads, job.Parts);
                 }
                 finally
                 {
@@ -261,16 +269,38 @@ public static partial class Gemm
             T* d = dst + (nint)ir * kc;
             if (!g.TransA)
             {
-                // op(A)[i, p] = A[i·lda + p]: walk each row of A, write with stride mr.
+                // op(A)[i, p] = A[i·lda + p]. With AVX-512, 16 k steps of the panel's rows at a time go
+                // through an in-register 16×16 transpose (full-width stores overlap forward; see Transpose16x16).
+                int p0 = 0;
+                if (typeof(T) == typeof(float) && Avx512F.IsSupported && mr <= 16)
+                {
+                    for (; p0 + 16 <= kc; p0 += 16)
+                        Transpose16x16((float*)(g.A + (ic + ir) * g.Lda + pc + p0), g.Lda, rows, (float*)(d + (nint)p0 * mr), mr,
+                            float.CreateTruncating(alpha));
+                    if (p0 == kc) continue;
+                }
+                else if (typeof(T) == typeof(double) && Avx512F.IsSupported && mr <= 16)
+                {
+                    // 8 k steps at a time; rows 8.. first, since their overhanging stores land where rows 0..7 go next.
+                    double alphaD = double.CreateTruncating(alpha);
+                    for (; p0 + 8 <= kc; p0 += 8)
+                    {
+                        double* src = (double*)(g.A + (ic + ir) * g.Lda + pc + p0);
+                        double* dd = (double*)(d + (nint)p0 * mr);
+                        if (mr > 8) Transpose8x8(src + 8 * g.Lda, g.Lda, Math.Max(0, rows - 8), dd + 8, mr, alphaD);
+                        Transpose8x8(src, g.Lda, Math.Min(rows, 8), dd, mr, alphaD);
+                    }
+                    if (p0 == kc) continue;
+                }
                 for (int r = 0; r < rows; r++)
                 {
                     T* s = g.A + (ic + ir + r) * g.Lda + pc;
                     T* dr = d + r;
-                    if (scale) for (int p = 0; p < kc; p++) dr[(nint)p * mr] = alpha * s[p];
-                    else for (int p = 0; p < kc; p++) dr[(nint)p * mr] = s[p];
+                    if (scale) for (int p = p0; p < kc; p++) dr[(nint)p * mr] = alpha * s[p];
+                    else for (int p = p0; p < kc; p++) dr[(nint)p * mr] = s[p];
                 }
                 for (int r = rows; r < mr; r++)
-                    for (int p = 0; p < kc; p++) d[(nint)p * mr + r] = T.Zero;
+                    for (int p = p0; p < kc; p++) d[(nint)p * mr + r] = T.Zero;
             }
             else
             {
@@ -316,16 +346,106 @@ public static partial class Gemm
             {
                 int cols = Math.Min(nr, nc - jr);
                 T* d = dst + (nint)jr * kc;
+                int p0 = 0;
+                if (typeof(T) == typeof(float) && Avx512F.IsSupported && nr % 16 == 0)
+                {
+                    // 16 stored rows × 16 k steps at a time through an in-register transpose (exact-width stores).
+                    for (; p0 + 16 <= kc; p0 += 16)
+                        for (int j0 = 0; j0 < nr; j0 += 16)
+                            Transpose16x16((float*)(g.B + (jc + jr + j0) * g.Ldb + pc + p0), g.Ldb, Math.Max(0, Math.Min(16, cols - j0)),
+                                (float*)(d + (nint)p0 * nr + j0), nr, 1f);
+                    if (p0 == kc) continue;
+                }
+                else if (typeof(T) == typeof(double) && Avx512F.IsSupported && nr % 8 == 0)
+                {
+                    for (; p0 + 8 <= kc; p0 += 8)
+                        for (int j0 = 0; j0 < nr; j0 += 8)
+                            Transpose8x8((double*)(g.B + (jc + jr + j0) * g.Ldb + pc + p0), g.Ldb, Math.Max(0, Math.Min(8, cols - j0)),
+                                (double*)(d + (nint)p0 * nr + j0), nr, 1.0);
+                    if (p0 == kc) continue;
+                }
                 for (int j = 0; j < cols; j++)
                 {
                     T* s = g.B + (jc + jr + j) * g.Ldb + pc;
                     T* dj = d + j;
-                    for (int p = 0; p < kc; p++) dj[(nint)p * nr] = s[p];
+                    for (int p = p0; p < kc; p++) dj[(nint)p * nr] = s[p];
                 }
                 for (int j = cols; j < nr; j++)
-                    for (int p = 0; p < kc; p++) d[(nint)p * nr + j] = T.Zero;
+                    for (int p = p0; p < kc; p++) d[(nint)p * nr + j] = T.Zero;
             }
         }
+    }
+
+    /// <summary>
+    /// dst[j·dstStride + r] = scale·src[r·ld + j] for r &lt; 16, j &lt; 16, with rows r ≥ <paramref name="rows"/> taken as zero
+    /// (never read). Each output row is one full 16-lane store, in increasing j: with dstStride &lt; 16 a store runs
+    /// past its row into the next, which the next store (or the caller's later writes) overwrites, and the last
+    /// store writes 16 − dstStride elements past the block (the packing buffers keep that slack).
+    /// Classic unpack / shuffle / 128-bit-lane-shuffle transpose: 64 shuffles for 256 elements.
+    /// </summary>
+    private static unsafe void Transpose16x16(float* src, nint ld, int rows, float* dst, nint dstStride, float scale)
+    {
+        Vector512<float>* r = stackalloc Vector512<float>[16];
+        Vector512<float>* t = stackalloc Vector512<float>[16];
+        for (int i = 0; i < 16; i++) r[i] = i < rows ? Vector512.Load(src + i * ld) : default;
+        // Within 128-bit lanes: t[2i] = (a0 b0 a1 b1), t[2i+1] = (a2 b2 a3 b3) of rows a = 2i, b = 2i+1.
+        for (int i = 0; i < 8; i++)
+        {
+            t[2 * i] = Avx512F.UnpackLow(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = Avx512F.UnpackHigh(r[2 * i], r[2 * i + 1]);
+        }
+        // r[4g + c], lane l = rows 4g..4g+3 of column 4l + c.
+        for (int g = 0; g < 4; g++)
+        {
+            r[4 * g] = Avx512F.Shuffle(t[4 * g], t[4 * g + 2], 0x44);
+            r[4 * g + 1] = Avx512F.Shuffle(t[4 * g], t[4 * g + 2], 0xEE);
+            r[4 * g + 2] = Avx512F.Shuffle(t[4 * g + 1], t[4 * g + 3], 0x44);
+            r[4 * g + 3] = Avx512F.Shuffle(t[4 * g + 1], t[4 * g + 3], 0xEE);
+        }
+        // Gather lane l of r[c], r[4+c], r[8+c], r[12+c] into column j = 4l + c.
+        for (int c = 0; c < 4; c++)
+        {
+            var lo01 = Avx512F.Shuffle4x128(r[c], r[4 + c], 0x88);
+            var hi01 = Avx512F.Shuffle4x128(r[c], r[4 + c], 0xDD);
+            var lo23 = Avx512F.Shuffle4x128(r[8 + c], r[12 + c], 0x88);
+            var hi23 = Avx512F.Shuffle4x128(r[8 + c], r[12 + c], 0xDD);
+            t[c] = Avx512F.Shuffle4x128(lo01, lo23, 0x88);
+            t[4 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0x88);
+            t[8 + c] = Avx512F.Shuffle4x128(lo01, lo23, 0xDD);
+            t[12 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0xDD);
+        }
+        if (scale != 1f)
+            for (int j = 0; j < 16; j++) t[j] *= scale;
+        for (int j = 0; j < 16; j++) Vector512.Store(t[j], dst + j * dstStride);
+    }
+
+    /// <summary>The double counterpart of <see cref="Transpose16x16"/>: an 8×8 block, 8-lane stores, same overhang rule.</summary>
+    private static unsafe void Transpose8x8(double* src, nint ld, int rows, double* dst, nint dstStride, double scale)
+    {
+        Vector512<double>* r = stackalloc Vector512<double>[8];
+        Vector512<double>* t = stackalloc Vector512<double>[8];
+        for (int i = 0; i < 8; i++) r[i] = i < rows ? Vector512.Load(src + i * ld) : default;
+        // t[2i + c], 128-bit lane l = rows 2i, 2i+1 of column 2l + c.
+        for (int i = 0; i < 4; i++)
+        {
+            t[2 * i] = Avx512F.UnpackLow(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = Avx512F.UnpackHigh(r[2 * i], r[2 * i + 1]);
+        }
+        // Gather lane l of t[c], t[2+c], t[4+c], t[6+c] into column j = 2l + c.
+        for (int c = 0; c < 2; c++)
+        {
+            var lo01 = Avx512F.Shuffle4x128(t[c], t[2 + c], 0x88);
+            var hi01 = Avx512F.Shuffle4x128(t[c], t[2 + c], 0xDD);
+            var lo23 = Avx512F.Shuffle4x128(t[4 + c], t[6 + c], 0x88);
+            var hi23 = Avx512F.Shuffle4x128(t[4 + c], t[6 + c], 0xDD);
+            r[c] = Avx512F.Shuffle4x128(lo01, lo23, 0x88);
+            r[2 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0x88);
+            r[4 + c] = Avx512F.Shuffle4x128(lo01, lo23, 0xDD);
+            r[6 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0xDD);
+        }
+        if (scale != 1.0)
+            for (int j = 0; j < 8; j++) r[j] *= scale;
+        for (int j = 0; j < 8; j++) Vector512.Store(r[j], dst + j * dstStride);
     }
 
     /// <summary>Per-thread packing buffers, 64-byte aligned, grown on demand and then reused (no allocation per call).</summary>
@@ -344,7 +464,7 @@ public static partial class Gemm
             return buf;
         }
 
-        private static int Pad => 64 / sizeof(T);
+        private static int Pad => 128 / sizeof(T); // 64-byte alignment + slack for Transpose16x16's overhanging stores
 
         private static T* Allocate(ref T[] array, int length)
         {

@@ -12,6 +12,7 @@
 // Generated code (one body per element type and vector width): keep the bodies uniform.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NeuralPrimitives;
 
@@ -34,7 +35,7 @@ internal readonly struct KernelF512 : IGemmKernel<float>
     public static int NR => 32;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static void Run(nint kc, ref float a, ref float b, nint bStride, ref float c, nint ldc, bool accumulate)
+    public static unsafe void Run(nint kc, ref float a, ref float b, nint bStride, ref float c, nint ldc, bool accumulate)
     {
         Vector512<float> c0_0 = default, c0_1 = default;
         Vector512<float> c1_0 = default, c1_1 = default;
@@ -48,6 +49,22 @@ internal readonly struct KernelF512 : IGemmKernel<float>
         Vector512<float> c9_0 = default, c9_1 = default;
         Vector512<float> c10_0 = default, c10_1 = default;
         Vector512<float> c11_0 = default, c11_1 = default;
+        if (Sse.IsSupported)
+        {
+            // Start fetching the C tile now; its rows are read (or written) only after the k loop.
+            Sse.Prefetch0(Unsafe.AsPointer(ref c)); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 1 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 1 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 2 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 2 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 3 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 3 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 4 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 4 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 5 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 5 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 6 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 6 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 7 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 7 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 8 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 8 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 9 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 9 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 10 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 10 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 11 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 11 * ldc), 31)));
+        }
         for (nint p = 0; p < kc; p++)
         {
             Vector512<float> b0 = Vector512.LoadUnsafe(ref b);
@@ -156,7 +173,7 @@ internal readonly struct KernelD512 : IGemmKernel<double>
     public static int NR => 16;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static void Run(nint kc, ref double a, ref double b, nint bStride, ref double c, nint ldc, bool accumulate)
+    public static unsafe void Run(nint kc, ref double a, ref double b, nint bStride, ref double c, nint ldc, bool accumulate)
     {
         Vector512<double> c0_0 = default, c0_1 = default;
         Vector512<double> c1_0 = default, c1_1 = default;
@@ -170,6 +187,22 @@ internal readonly struct KernelD512 : IGemmKernel<double>
         Vector512<double> c9_0 = default, c9_1 = default;
         Vector512<double> c10_0 = default, c10_1 = default;
         Vector512<double> c11_0 = default, c11_1 = default;
+        if (Sse.IsSupported)
+        {
+            // Start fetching the C tile now; its rows are read (or written) only after the k loop.
+            Sse.Prefetch0(Unsafe.AsPointer(ref c)); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 1 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 1 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 2 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 2 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 3 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 3 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 4 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 4 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 5 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 5 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 6 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 6 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 7 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 7 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 8 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 8 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 9 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 9 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 10 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 10 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 11 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 11 * ldc), 15)));
+        }
         for (nint p = 0; p < kc; p++)
         {
             Vector512<double> b0 = Vector512.LoadUnsafe(ref b);
@@ -278,7 +311,7 @@ internal readonly struct KernelF256 : IGemmKernel<float>
     public static int NR => 16;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static void Run(nint kc, ref float a, ref float b, nint bStride, ref float c, nint ldc, bool accumulate)
+    public static unsafe void Run(nint kc, ref float a, ref float b, nint bStride, ref float c, nint ldc, bool accumulate)
     {
         Vector256<float> c0_0 = default, c0_1 = default;
         Vector256<float> c1_0 = default, c1_1 = default;
@@ -352,7 +385,7 @@ internal readonly struct KernelD256 : IGemmKernel<double>
     public static int NR => 8;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static void Run(nint kc, ref double a, ref double b, nint bStride, ref double c, nint ldc, bool accumulate)
+    public static unsafe void Run(nint kc, ref double a, ref double b, nint bStride, ref double c, nint ldc, bool accumulate)
     {
         Vector256<double> c0_0 = default, c0_1 = default;
         Vector256<double> c1_0 = default, c1_1 = default;
@@ -426,7 +459,7 @@ internal readonly struct KernelF128 : IGemmKernel<float>
     public static int NR => 8;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static void Run(nint kc, ref float a, ref float b, nint bStride, ref float c, nint ldc, bool accumulate)
+    public static unsafe void Run(nint kc, ref float a, ref float b, nint bStride, ref float c, nint ldc, bool accumulate)
     {
         Vector128<float> c0_0 = default, c0_1 = default;
         Vector128<float> c1_0 = default, c1_1 = default;
@@ -500,7 +533,7 @@ internal readonly struct KernelD128 : IGemmKernel<double>
     public static int NR => 4;
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static void Run(nint kc, ref double a, ref double b, nint bStride, ref double c, nint ldc, bool accumulate)
+    public static unsafe void Run(nint kc, ref double a, ref double b, nint bStride, ref double c, nint ldc, bool accumulate)
     {
         Vector128<double> c0_0 = default, c0_1 = default;
         Vector128<double> c1_0 = default, c1_1 = default;

@@ -26,7 +26,8 @@
 //   dh_carry = dA_t·W_hh (+ direct paths)   one small GEMM per step                  [B, P]
 //   padded positions (t ≥ len_b) pass dh and dc through unchanged and contribute no gradient.
 // Then, once for all timesteps:
-//   dW_ih += dAᵀ·X     dW_hh += dAᵀ·H_prev   (ONE GEMM each over all T·B rows)
+//   dW_ih += dAᵀ·X     dW_hh += dAᵀ·H_prev   (over all T·B rows; for RNN/LSTM, whose two
+//                                            products share dA, ONE GEMM dAᵀ·[X | H_prev])
 //   dX     = dA·W_ih                          (ONE GEMM)
 //
 // WHY GRADIENTS VANISH OR EXPLODE: the carry step dh_{t−1} = (dh_t ⊙ act'(a_t))·W_hh is a
@@ -89,7 +90,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
     private readonly System.Collections.Concurrent.ConcurrentBag<Workspace> _inferPool = new();
     private bool _hasForward;
     private readonly TensorBuffer<T> _dInput = new(), _dH0 = new(), _dC0 = new();
-    private T[] _dA = [], _dAh = [], _dHs = [], _dh = [], _dc = [], _dm = [], _dTop = [];
+    private T[] _xh = [], _dW = [], _dA = [], _dAh = [], _dHs = [], _dh = [], _dc = [], _dm = [], _dTop = [];
     private T[][] _dX = [];
     private double[] _norms = [];
     private int _normCount;
@@ -610,8 +611,34 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
 
         // Weight gradients, one GEMM each over all T·B rows.
         var x = ws.LayerInput[l].AsSpan(0, rows * cell.InSize);
-        if (cell.WIh.RequiresGrad) Gemm.Multiply(true, false, G, cell.InSize, rows, T.One, dA, x, T.One, cell.WIh.Grad.AsSpan());
-        if (cell.WHh.RequiresGrad) Gemm.Multiply(true, false, G, P, rows, T.One, dAh, hPrevAll, T.One, cell.WHh.Grad.AsSpan());
+        if (!gru && cell.WIh.RequiresGrad && cell.WHh.RequiresGrad)
+        {
+            // RNN/LSTM: both products share dA, so they are one GEMM: [dW_ih | dW_hh] += dAᵀ·[X | H_prev]
+            // (dAᵀ is packed once instead of twice, and the product is wider).
+            int inSize = cell.InSize, width = inSize + P;
+            var xh = Buf(ref _xh, rows * width);
+            for (int r = 0; r < rows; r++)
+            {
+                x.Slice(r * inSize, inSize).CopyTo(xh.Slice(r * width, inSize));
+                hPrevAll.Slice(r * P, P).CopyTo(xh.Slice(r * width + inSize, P));
+            }
+            var dW = Buf(ref _dW, G * width);
+            Gemm.Multiply(true, false, G, width, rows, T.One, dA, xh, T.Zero, dW);
+            var gIh = cell.WIh.Grad.AsSpan();
+            var gHh = cell.WHh.Grad.AsSpan();
+            for (int g = 0; g < G; g++)
+            {
+                var rowIh = gIh.Slice(g * inSize, inSize);
+                var rowHh = gHh.Slice(g * P, P);
+                TensorPrimitives.Add(rowIh, dW.Slice(g * width, inSize), rowIh);
+                TensorPrimitives.Add(rowHh, dW.Slice(g * width + inSize, P), rowHh);
+            }
+        }
+        else
+        {
+            if (cell.WIh.RequiresGrad) Gemm.Multiply(true, false, G, cell.InSize, rows, T.One, dA, x, T.One, cell.WIh.Grad.AsSpan());
+            if (cell.WHh.RequiresGrad) Gemm.Multiply(true, false, G, P, rows, T.One, dAh, hPrevAll, T.One, cell.WHh.Grad.AsSpan());
+        }
         if (cell.WHr is { RequiresGrad: true })
             Gemm.Multiply(true, false, P, H, rows, T.One, dHs, ws.M[s].AsSpan(0, rows * H), T.One, cell.WHr.Grad.AsSpan());
         if (cell.BIh is { RequiresGrad: true }) SumRowsInto(dA, rows, G, cell.BIh.Grad);

@@ -152,4 +152,22 @@ public class RecurrentLayerTests
         var l2 = AnyLayer<double>.Create(kind, 3, 5, 2, dropout: 0.5, rng: new Rng(5));
         Assert.Equal(a, l2.Forward(x).Y.ToArray());
     }
+
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void FrozenParametersGetNoGradientAndTheOthersAreUnchanged(RefKind kind)
+    {
+        var a = AnyLayer<double>.Create(kind, 3, 4, rng: new Rng(12));
+        var b = AnyLayer<double>.Create(kind, 3, 4, rng: new Rng(12));
+        b.Module.GetParameter("weight_hh_l0").RequiresGrad = false;
+        var rng = new Rng(13);
+        var x = TestData.Tensor<double>(rng, 5, 2, 3);
+        var dy = TestData.Tensor<double>(rng, 5, 2, 4);
+        a.Forward(x); var dxa = a.Backward(dy).DX.ToArray();
+        b.Forward(x); var dxb = b.Backward(dy).DX.ToArray();
+        Assert.Equal(dxa, dxb);
+        Assert.All(b.Module.GetParameter("weight_hh_l0").Grad, v => Assert.Equal(0.0, v));
+        foreach (var name in new[] { "weight_ih_l0", "bias_ih_l0", "bias_hh_l0" })
+            TestData.AssertClose<double>(a.Module.GetParameter(name).Grad, b.Module.GetParameter(name).Grad, 1e-13, 1e-11, name);
+    }
 }
