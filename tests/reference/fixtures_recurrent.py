@@ -13,11 +13,18 @@ tests/NeuralPrimitives.Tests/Fixtures/recurrent_<case>.json:
   - "grad.input", "grad.h0" ("grad.c0") and "grad.<name>" for every parameter.
     grad.h0 / grad.c0 are stored even when no initial state is given (they are then the gradient
     with respect to the implicit zero state, which is what Backward returns as DH0 / DC0).
+  - "clip.total_norm_2", "clip.total_norm_1", "clip.total_norm_inf": what
+    torch.nn.utils.clip_grad_norm_(parameters, max_norm=0.05, norm_type=p) returns for those
+    gradients, and "clipped.grad.<name>": the gradients after the 2-norm clip.
   - "lengths" for the variable-length cases, run through
     pack_padded_sequence(enforce_sorted=False) + pad_packed_sequence(total_length=T): outputs past
     a sequence's length are zero and h_n is the state at each sequence's own length.
 meta: {mode, input_size, hidden_size, num_layers, bidirectional, batch_first, bias, nonlinearity,
        proj_size, has_h0, has_lengths, seq_len, batch}.
+
+Cells (recurrent_cell_*.json): one step of nn.RNNCell / nn.LSTMCell / nn.GRUCell with input [B, I],
+hx [B, H] (cx) when given, loss L = sum(R_h * h') (+ sum(R_c * c')), keys input, hx, cx, h, c, R_h,
+R_c, grad.input, grad.hx, grad.cx, grad.<name>.
 
 Usage: /usr/bin/python3 tests/reference/fixtures_recurrent.py   (or make_fixtures.py for all)
 """
@@ -98,6 +105,17 @@ def make_case(name, mode, seed, num_layers=2, bidirectional=True, batch_first=Tr
     for pname, p in m.named_parameters():
         tensors["grad." + pname] = p.grad
 
+    # Gradient clipping of all parameter gradients (PyTorch's clip_grad_norm_ returns the norm
+    # before clipping); the clipped gradients follow from it: grad · min(max_norm / (norm + 1e-6), 1).
+    for norm_type, key in ((2.0, "clip.total_norm_2"), (1.0, "clip.total_norm_1"), (float("inf"), "clip.total_norm_inf")):
+        saved = [p.grad.clone() for p in m.parameters()]
+        tensors[key] = torch.tensor([float(nn.utils.clip_grad_norm_(m.parameters(), max_norm=0.05, norm_type=norm_type))], dtype=torch.float64)
+        if norm_type == 2.0:
+            for pname, p in m.named_parameters():
+                tensors["clipped.grad." + pname] = p.grad.clone()
+        for p, g in zip(m.parameters(), saved):
+            p.grad.copy_(g)
+
     if lengths is not None:  # sanity: padded outputs are exactly zero past each length
         for b, n in enumerate(lengths):
             tail = out[b, n:] if batch_first else out[n:, b]
@@ -108,6 +126,55 @@ def make_case(name, mode, seed, num_layers=2, bidirectional=True, batch_first=Tr
                 has_h0=has_h0, has_lengths=lengths is not None, seq_len=T, batch=B,
                 param_names=[n for n, _ in m.named_parameters()],
                 torch_version=torch.__version__)
+    write_fixture("recurrent_" + name, tensors, meta)
+
+
+def make_cell_case(name, mode, seed, bias=True, nonlinearity="tanh", has_hx=True):
+    """One step of nn.RNNCell / nn.LSTMCell / nn.GRUCell: input [B, I], hx [B, H] (cx [B, H]).
+    Loss L = sum(R_h * h') (+ sum(R_c * c')); stores h, c, grad.input, grad.hx (grad.cx), grad.<param>."""
+    torch.manual_seed(seed)
+    if mode == "RNNCell":
+        m = nn.RNNCell(I, H, bias=bias, nonlinearity=nonlinearity)
+    elif mode == "LSTMCell":
+        m = nn.LSTMCell(I, H, bias=bias)
+    else:
+        m = nn.GRUCell(I, H, bias=bias)
+    m = m.double()
+    lstm = mode == "LSTMCell"
+    x = torch.randn(B, I, dtype=torch.float64, requires_grad=True)
+    hx_given = torch.randn(B, H, dtype=torch.float64) if has_hx else torch.zeros(B, H, dtype=torch.float64)
+    cx_given = (torch.randn(B, H, dtype=torch.float64) if has_hx else torch.zeros(B, H, dtype=torch.float64)) if lstm else None
+    hx = hx_given.clone().requires_grad_(True)
+    cx = cx_given.clone().requires_grad_(True) if lstm else None
+    if lstm:
+        h, c = m(x, (hx, cx))
+    else:
+        h = m(x, hx)
+    r_h = torch.randn_like(h)
+    loss = (r_h * h).sum()
+    if lstm:
+        r_c = torch.randn_like(c)
+        loss = loss + (r_c * c).sum()
+    loss.backward()
+    tensors = {pname: p for pname, p in m.named_parameters()}
+    tensors["input"] = x
+    if has_hx:
+        tensors["hx"] = hx_given
+        if lstm:
+            tensors["cx"] = cx_given
+    tensors["h"] = h
+    tensors["R_h"] = r_h
+    if lstm:
+        tensors["c"] = c
+        tensors["R_c"] = r_c
+    tensors["grad.input"] = x.grad
+    tensors["grad.hx"] = hx.grad
+    if lstm:
+        tensors["grad.cx"] = cx.grad
+    for pname, p in m.named_parameters():
+        tensors["grad." + pname] = p.grad
+    meta = dict(mode=mode, input_size=I, hidden_size=H, bias=bias, nonlinearity=nonlinearity, has_hx=has_hx, batch=B,
+                param_names=[n for n, _ in m.named_parameters()], torch_version=torch.__version__)
     write_fixture("recurrent_" + name, tensors, meta)
 
 
@@ -124,6 +191,12 @@ def main():
     make_case("lstm_lengths", "LSTM", 508, lengths=[2, 5, 4], has_h0=True)
     make_case("lstm_proj_lengths", "LSTM", 509, proj_size=2, lengths=[4, 1, 5], batch_first=False)
     make_case("gru_lengths", "GRU", 510, lengths=[5, 3, 2])
+    # Cells (one step).
+    make_cell_case("cell_rnn_tanh", "RNNCell", 521, nonlinearity="tanh")
+    make_cell_case("cell_rnn_relu", "RNNCell", 522, nonlinearity="relu", has_hx=False)
+    make_cell_case("cell_lstm", "LSTMCell", 523)
+    make_cell_case("cell_lstm_nohx", "LSTMCell", 524, has_hx=False, bias=False)
+    make_cell_case("cell_gru", "GRUCell", 525)
 
 
 if __name__ == "__main__":

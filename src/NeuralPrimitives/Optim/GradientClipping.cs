@@ -151,7 +151,7 @@ public static class GradientClipping
         if (p == 2)
         {
             if (typeof(T) == typeof(double)) return acc + double.CreateTruncating(TensorPrimitives.SumOfSquares(g));
-            // float: square and sum in double so that long gradients do not lose digits.
+            if (typeof(T) == typeof(float)) return acc + SumOfSquaresInDouble(System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(g));
             double s = 0;
             foreach (var v in g) { double d = double.CreateTruncating(v); s += d * d; }
             return acc + s;
@@ -165,6 +165,27 @@ public static class GradientClipping
         double sp = 0;
         foreach (var v in g) sp += Math.Pow(Math.Abs(double.CreateTruncating(v)), p);
         return acc + sp;
+    }
+
+    // Σ g² for float gradients, squared and summed in double (widened lane by lane) so that a
+    // gradient of millions of elements keeps its digits; vectorised with Vector<T>.
+    private static double SumOfSquaresInDouble(ReadOnlySpan<float> g)
+    {
+        var acc0 = Vector<double>.Zero;
+        var acc1 = Vector<double>.Zero;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; i <= g.Length - Vector<float>.Count; i += Vector<float>.Count)
+            {
+                Vector.Widen(new Vector<float>(g.Slice(i, Vector<float>.Count)), out var lo, out var hi);
+                acc0 += lo * lo;
+                acc1 += hi * hi;
+            }
+        }
+        double s = Vector.Sum(acc0 + acc1);
+        for (; i < g.Length; i++) s += (double)g[i] * g[i];
+        return s;
     }
 
     private static void Clamp<T>(Span<T> g, T lo, T hi) where T : unmanaged, IBinaryFloatingPointIeee754<T>

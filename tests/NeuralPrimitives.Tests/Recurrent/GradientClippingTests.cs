@@ -93,6 +93,26 @@ public class GradientClippingTests
         Assert.Equal(1.0, after, 5);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(8)]
+    [InlineData(9)]
+    [InlineData(17)]
+    [InlineData(1001)]
+    public void FloatNormIsExactInDoubleForEveryLengthIncludingVectorTails(int length)
+    {
+        // Σ g² of the float values computed in double, element by element, in the test.
+        var rng = new Rng((ulong)length);
+        var a = TestData.NormalF(rng, length, std: 2);
+        var b = TestData.NormalF(rng, 3);
+        double expected = Math.Sqrt(a.Concat(b).Sum(v => (double)v * v));
+        var pa = new Parameter<float>("a", length); a.CopyTo(pa.Grad, 0);
+        var pb = new Parameter<float>("b", 3); b.CopyTo(pb.Grad, 0);
+        Assert.Equal(expected, GradientClipping.ClipGradNorm([pa, pb], double.PositiveInfinity), expected * 1e-14);
+        Assert.Equal(a, pa.Grad); // maxNorm = ∞ never clips
+    }
+
     [Fact]
     public void NoGradientsGiveZeroNormAndFrozenParametersAreSkipped()
     {
@@ -203,6 +223,52 @@ public class GradientClippingTests
         GradientClipping.ClipGradValue([table], 0.5);
         Assert.False(table.HasDenseGrad);
         Assert.Equal(0.5, table.SparseGrad.Row(900)[1]);
+    }
+
+    [Fact]
+    public void ExplodingRnnGradientIsBoundedByClipGradNorm()
+    {
+        // A ReLU RNN with W_hh = a·I (a = 1.3), b = 0, W_ih > 0 and inputs > 0 stays in the linear
+        // regime (every pre-activation > 0), so h_t = a·h_{t−1} + W_ih x_t and, for a loss on the last
+        // step only (dOutput zero except R at t = T−1), ∂L/∂h_t = a^(T−1−t)·R exactly: the gradient
+        // grows geometrically with the distance from the loss (exploding gradients).
+        const int steps = 25, batch = 2, inF = 2, hid = 3;
+        const double a = 1.3;
+        var rng = new Rng(21);
+        var rnn = new Rnn<double>(inF, hid, nonlinearity: RnnNonlinearity.Relu, rng: rng);
+        var whh = new double[hid * hid];
+        for (int i = 0; i < hid; i++) whh[i * hid + i] = a;
+        rnn.GetParameter("weight_hh_l0").Load(whh);
+        rnn.GetParameter("weight_ih_l0").Load(Enumerable.Range(0, hid * inF).Select(_ => rng.Uniform(0.1, 0.6)).ToArray());
+        rnn.GetParameter("bias_ih_l0").Load(new double[hid]);
+        rnn.GetParameter("bias_hh_l0").Load(new double[hid]);
+        var x = Tensor.Create(Enumerable.Range(0, steps * batch * inF).Select(_ => rng.Uniform(0.1, 1)).ToArray(), [steps, batch, inF]);
+        var r = TestData.Normal(rng, batch * hid);
+        var dOut = new double[steps * batch * hid];
+        r.CopyTo(dOut, (steps - 1) * batch * hid);
+
+        rnn.Forward(x);
+        rnn.Backward(Tensor.Create(dOut, [steps, batch, hid]));
+        double rNorm = Math.Sqrt(r.Sum(v => v * v));
+        var norms = rnn.HiddenGradientNorms.ToArray();
+        Assert.Equal(steps, norms.Length);
+        for (int t = 0; t < steps; t++)
+            Assert.Equal(Math.Pow(a, steps - 1 - t) * rNorm, norms[t], Math.Pow(a, steps - 1 - t) * rNorm * 1e-12);
+        Assert.True(norms[0] / norms[^1] > 500); // 1.3^24 ≈ 542
+
+        // Clipping: the returned norm is the global 2-norm over every parameter's gradient (computed
+        // here independently), and afterwards every gradient is the same multiple of what it was.
+        var before = rnn.Parameters().Select(p => p.Grad.ToArray()).ToArray();
+        double expectedTotal = Math.Sqrt(before.SelectMany(g => g).Sum(v => v * v));
+        Assert.True(expectedTotal > 100, $"the test needs an exploding gradient, got total norm {expectedTotal}");
+        double total = GradientClipping.ClipGradNorm(rnn.Parameters(), maxNorm: 1.0);
+        Assert.Equal(expectedTotal, total, expectedTotal * 1e-14);
+        double coef = 1.0 / (expectedTotal + 1e-6);
+        var after = rnn.Parameters().Select(p => p.Grad).ToArray();
+        for (int k = 0; k < after.Length; k++)
+            TestData.AssertClose<double>(before[k].Select(v => v * coef).ToArray(), after[k], 1e-15, 1e-13);
+        double clippedNorm = Math.Sqrt(after.SelectMany(g => g).Sum(v => v * v));
+        Assert.Equal(1.0, clippedNorm, 1e-6);
     }
 
     [Fact]

@@ -160,6 +160,145 @@ public class RecurrentFixtureTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void GradientClippingOfLayerGradientsMatchesPyTorch(string name)
+    {
+        // clip_grad_norm_(module.parameters(), 0.05, p) on the fixture's gradients: PyTorch's returned norms
+        // for p = 1, ∞ (measured with maxNorm = ∞, which never clips) and p = 2, then the clipped gradients.
+        var f = Fixture.Load("recurrent_" + name);
+        var r = Build<double>(f.Meta);
+        var names = r.Module.NamedParameters().Select(np => np.Name).ToArray();
+        foreach (var pn in names) r.Module.GetParameter(pn).Load(f.Data(pn));
+        bool lstm = f.Has("R_c");
+        r.Forward(f.Tensor<double>("input"), f.Has("h0") ? f.Tensor<double>("h0") : null, f.Has("c0") ? f.Tensor<double>("c0") : null,
+            f.Has("lengths") ? f.Ints("lengths") : null);
+        r.Backward(f.Tensor<double>("R_out"), f.Tensor<double>("R_h"), lstm ? f.Tensor<double>("R_c") : null);
+
+        Assert.Equal(f.Data("clip.total_norm_1")[0], GradientClipping.ClipGradNorm(r.Module.Parameters(), double.PositiveInfinity, 1), 1e-10);
+        Assert.Equal(f.Data("clip.total_norm_inf")[0], GradientClipping.ClipGradNorm(r.Module.Parameters(), double.PositiveInfinity, double.PositiveInfinity), 1e-10);
+        foreach (var pn in names) TestData.AssertClose<double>(f.Data("grad." + pn), r.Module.GetParameter(pn).Grad, 1e-10, 1e-9, $"{name} unclipped grad.{pn}");
+        Assert.Equal(f.Data("clip.total_norm_2")[0], GradientClipping.ClipGradNorm(r.Module.Parameters(), 0.05), 1e-10);
+        foreach (var pn in names)
+            TestData.AssertClose<double>(f.Data("clipped.grad." + pn), r.Module.GetParameter(pn).Grad, 1e-12, 1e-9, $"{name} clipped.grad.{pn}");
+    }
+
+    public static TheoryData<string> CellCases => new() { "cell_rnn_tanh", "cell_rnn_relu", "cell_lstm", "cell_lstm_nohx", "cell_gru" };
+
+    [Theory]
+    [MemberData(nameof(CellCases))]
+    public void CellDoubleMatchesPyTorch(string name) => CheckCell<double>(name, atol: 1e-12, rtol: 1e-10);
+
+    [Theory]
+    [MemberData(nameof(CellCases))]
+    public void CellFloatMatchesPyTorch(string name) => CheckCell<float>(name, atol: 1e-5, rtol: 1e-4);
+
+    // One step of RnnCell / LstmCell / GruCell against nn.RNNCell / nn.LSTMCell / nn.GRUCell:
+    // L = Σ R_h ⊙ h' (+ Σ R_c ⊙ c'), so Backward(R_h[, R_c]) must return grad.input, grad.hx (grad.cx).
+    private static void CheckCell<T>(string name, double atol, double rtol) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var f = Fixture.Load("recurrent_" + name);
+        var meta = f.Meta;
+        string mode = meta.GetProperty("mode").GetString()!;
+        int inputSize = meta.GetProperty("input_size").GetInt32(), hiddenSize = meta.GetProperty("hidden_size").GetInt32();
+        bool bias = meta.GetProperty("bias").GetBoolean();
+        var rng = new Rng(98);
+        var x = f.Tensor<T>("input");
+        var hx = f.Has("hx") ? f.Tensor<T>("hx") : null;
+        var cx = f.Has("cx") ? f.Tensor<T>("cx") : null;
+        void Compare(string key, ReadOnlySpan<T> actual) =>
+            TestData.AssertClose<T>(Array.ConvertAll(f.Data(key), v => T.CreateTruncating(v)), actual, atol, rtol, $"{name} {typeof(T).Name} {key}");
+
+        Module<T> module;
+        Func<(T[] H, T[]? C)> forward, infer;
+        Func<(T[] DInput, T[] DHx, T[]? DCx)> backward;
+        switch (mode)
+        {
+            case "RNNCell":
+            {
+                var nl = meta.GetProperty("nonlinearity").GetString() == "relu" ? RnnNonlinearity.Relu : RnnNonlinearity.Tanh;
+                var m = new RnnCell<T>(inputSize, hiddenSize, bias, nl, rng);
+                module = m;
+                forward = () => (m.Forward(x, hx).ToArray(), null);
+                infer = () => (m.Infer(x, hx).ToArray(), null);
+                backward = () => { var (dx, dh) = m.Backward(f.Tensor<T>("R_h")); return (dx.ToArray(), dh.ToArray(), null); };
+                break;
+            }
+            case "LSTMCell":
+            {
+                var m = new LstmCell<T>(inputSize, hiddenSize, bias, rng);
+                module = m;
+                forward = () => { var (h, c) = m.Forward(x, hx, cx); return (h.ToArray(), c.ToArray()); };
+                infer = () => { var (h, c) = m.Infer(x, hx, cx); return (h.ToArray(), c.ToArray()); };
+                backward = () => { var (dx, dh, dc) = m.Backward(f.Tensor<T>("R_h"), f.Tensor<T>("R_c")); return (dx.ToArray(), dh.ToArray(), dc.ToArray()); };
+                break;
+            }
+            default:
+            {
+                var m = new GruCell<T>(inputSize, hiddenSize, bias, rng);
+                module = m;
+                forward = () => (m.Forward(x, hx).ToArray(), null);
+                infer = () => (m.Infer(x, hx).ToArray(), null);
+                backward = () => { var (dx, dh) = m.Backward(f.Tensor<T>("R_h")); return (dx.ToArray(), dh.ToArray(), null); };
+                break;
+            }
+        }
+
+        var torchNames = meta.GetProperty("param_names").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        Assert.Equal(torchNames, module.NamedParameters().Select(np => np.Name).ToArray());
+        foreach (var pn in torchNames) module.GetParameter(pn).Load(f.Tensor<T>(pn).AsReadOnlySpan());
+
+        var (h1, c1) = forward();
+        Compare("h", h1);
+        if (c1 is not null) Compare("c", c1);
+        var (dInput, dHx, dCx) = backward();
+        Compare("grad.input", dInput);
+        Compare("grad.hx", dHx);
+        if (dCx is not null) Compare("grad.cx", dCx);
+        foreach (var pn in torchNames) Compare("grad." + pn, module.GetParameter(pn).Grad);
+        var (h2, c2) = infer();
+        Compare("h", h2);
+        if (c2 is not null) Compare("c", c2);
+    }
+
+    [Theory]
+    [InlineData("rnn_tanh_lengths")]
+    [InlineData("lstm_proj_lengths")]
+    [InlineData("lstm")]
+    [InlineData("gru")]
+    public void TrainingStepAllocatesNothingAfterWarmUp(string name)
+    {
+        // Forward + Backward on the fixture's configuration (2 layers, bidirectional, lengths, h0/c0
+        // where the fixture has them): identical steps after warm-up must allocate 0 bytes.
+        // (ZeroGrad is left out: Module.ZeroGrad walks NamedParameters() through iterators, ~176 B per call.)
+        var f = Fixture.Load("recurrent_" + name);
+        var meta = f.Meta;
+        var x = f.Tensor<float>("input");
+        var h0 = f.Has("h0") ? f.Tensor<float>("h0") : null;
+        var c0 = f.Has("c0") ? f.Tensor<float>("c0") : null;
+        var lengths = f.Has("lengths") ? f.Ints("lengths") : null;
+        var rOut = f.Tensor<float>("R_out");
+        var rH = f.Tensor<float>("R_h");
+        var rC = f.Has("R_c") ? f.Tensor<float>("R_c") : null;
+        int I = meta.GetProperty("input_size").GetInt32(), H = meta.GetProperty("hidden_size").GetInt32();
+        bool bf = meta.GetProperty("batch_first").GetBoolean();
+        Action step = meta.GetProperty("mode").GetString() switch
+        {
+            "RNN" => new Rnn<float>(I, H, numLayers: 2, batchFirst: bf, bidirectional: true, rng: new Rng(1)) is var m
+                ? () => { m.Forward(x, h0, lengths); m.Backward(rOut, rH); } : null!,
+            "LSTM" => new Lstm<float>(I, H, numLayers: 2, batchFirst: bf, bidirectional: true,
+                    projSize: meta.GetProperty("proj_size").GetInt32(), rng: new Rng(1)) is var m2
+                ? () => { m2.Forward(x, h0, c0, lengths); m2.Backward(rOut, rH, rC); } : null!,
+            _ => new Gru<float>(I, H, numLayers: 2, batchFirst: bf, bidirectional: true, rng: new Rng(1)) is var m3
+                ? () => { m3.Forward(x, h0, lengths); m3.Backward(rOut, rH); } : null!,
+        };
+        for (int i = 0; i < 3; i++) step();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 5; i++) step();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated == 0, $"{name}: 5 Forward+Backward steps after warm-up allocated {allocated} bytes (expected 0).");
+    }
+
     [Fact]
     public void PaddedOutputsPastEachLengthAreZeroInTheFixturesAndInOurs()
     {
