@@ -44,6 +44,13 @@ public sealed class Parameter<T> where T : unmanaged, IBinaryFloatingPointIeee75
     /// <summary>The dense accumulated gradient, row-major, same layout as <see cref="Data"/> (allocated on first use).</summary>
     public T[] Grad => _grad ??= new T[Data.Length];
 
+    /// <summary>
+    /// Whether the dense <see cref="Grad"/> buffer exists (reading <see cref="Grad"/> allocates it).
+    /// Lets code that walks gradients (e.g. <see cref="GradientClipping"/>) skip a row-sparse
+    /// parameter's never-used dense buffer without allocating it.
+    /// </summary>
+    public bool HasDenseGrad => _grad is not null;
+
     /// <summary>Whether optimisers and gradient checks should treat the parameter as trainable (false = frozen).</summary>
     public bool RequiresGrad { get; set; } = true;
 

@@ -9,6 +9,14 @@
 //   k = 0 gives C = beta·C.
 //
 // Backward of Y = X·Wᵀ (Linear):  dX = dY·W  (NN),  dW += dYᵀ·X  (TN).
+//
+// Implementation (float and double; other element types use the reference triple loop):
+//   Gemm.cs          this file: the public API, argument checks, the reference definition
+//   Gemm.Driver.cs   packing (transposes absorbed there), cache blocking, edge tiles, threading
+//   Gemm.Kernels.cs  register-blocked micro-kernels: Vector512 (12×32 float, 12×16 double),
+//                    Vector256 (6×16 / 6×8), Vector128 (6×8 / 6×4) and scalar (4×4)
+//   Parallelism.cs   the thread count and the dedicated worker threads
+// Results do not depend on Parallelism.NumThreads (each element of C sees the same operations).
 namespace NeuralPrimitives;
 
 /// <summary>General matrix multiply <c>C = alpha·op(A)·op(B) + beta·C</c> on row-major spans, for float and double.</summary>
@@ -96,37 +104,5 @@ public static partial class Gemm
                 ref T cij = ref c[i * ldc + j];
                 cij = beta == T.Zero ? alpha * sum : alpha * sum + beta * cij;
             }
-    }
-
-    private static void MultiplyFloat(bool ta, bool tb, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
-        ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
-        => RowAxpy(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-
-    private static void MultiplyDouble(bool ta, bool tb, int m, int n, int k, double alpha, ReadOnlySpan<double> a, int lda,
-        ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc)
-        => RowAxpy(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-
-    // Provisional vectorised path: C row i += alpha·A[i,p]·B row p (for op(B) = B) or dot products (op(B) = Bᵀ).
-    private static void RowAxpy<T>(bool ta, bool tb, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
-        ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc)
-        where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        for (int i = 0; i < m; i++)
-        {
-            var ci = c.Slice(i * ldc, n);
-            if (beta == T.Zero) ci.Clear(); else if (beta != T.One) TensorPrimitives.Multiply(ci, beta, ci);
-            for (int p = 0; p < k; p++)
-            {
-                T av = alpha * (ta ? a[p * lda + i] : a[i * lda + p]);
-                if (tb)
-                {
-                    for (int j = 0; j < n; j++) ci[j] += av * b[j * ldb + p];
-                }
-                else
-                {
-                    TensorPrimitives.MultiplyAdd(b.Slice(p * ldb, n), av, ci, ci);
-                }
-            }
-        }
     }
 }

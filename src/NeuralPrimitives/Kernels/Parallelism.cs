@@ -1,12 +1,28 @@
 // The library-wide degree of parallelism (PyTorch's torch.set_num_threads / get_num_threads).
 // Kernels split large problems into at most this many parts; small problems stay on the
 // calling thread because handing work to another core costs more than it saves.
+//
+// Parallel parts run on dedicated background worker threads (not the thread pool): after a
+// job a worker spins briefly waiting for the next one before it blocks, so back-to-back
+// products (an RNN's per-step GEMMs) are handed over in microseconds. Parallel.For gives no
+// guarantee that both halves run at once, which made small products slower and less steady.
+// Threads take parts in order from a shared counter, so the caller also takes parts whose worker
+// has not started yet (on a busy machine a worker may not get a core in time). One caller at a time owns the workers; a concurrent caller (e.g. Infer from several
+// threads) simply runs its product on its own thread.
+using System.Diagnostics;
+
 namespace NeuralPrimitives;
 
 /// <summary>How many threads the kernels may use (like <c>torch.set_num_threads</c>).</summary>
 public static class Parallelism
 {
     private static int _numThreads = Environment.ProcessorCount;
+    private static int _busy;
+    private static Worker[] _workers = [];
+    private static long _parallelRuns;
+
+    /// <summary>How many jobs have run split across threads (lets tests prove the threaded path ran).</summary>
+    internal static long ParallelRuns => Interlocked.Read(ref _parallelRuns);
 
     /// <summary>Maximum number of threads a kernel may use; defaults to the processor count. Must be ≥ 1.</summary>
     public static int NumThreads
@@ -18,4 +34,125 @@ public static class Parallelism
             _numThreads = value;
         }
     }
+
+    /// <summary>
+    /// Takes exclusive use of the workers; returns false when another caller holds them (the
+    /// caller should then do the work itself). Pair with <see cref="ExitParallel"/>; fill the job
+    /// only after entering, since jobs are reused objects.
+    /// </summary>
+    internal static bool TryEnterParallel() => Interlocked.CompareExchange(ref _busy, 1, 0) == 0;
+
+    /// <summary>Releases the workers taken by <see cref="TryEnterParallel"/>.</summary>
+    internal static void ExitParallel() => Volatile.Write(ref _busy, 0);
+
+    /// <summary>
+    /// Runs <c>job.Execute(0 .. parts-1)</c> on <paramref name="threads"/> threads after <see cref="TryEnterParallel"/>:
+    /// the calling thread and threads − 1 dedicated workers take parts in order until none are left
+    /// (so a descheduled worker on a busy machine delays at most the one part it holds); returns when all have finished.
+    /// </summary>
+    internal static void RunParallel(ParallelJob job, int threads, int parts)
+    {
+        if (Volatile.Read(ref _busy) != 1) throw new InvalidOperationException("RunParallel needs TryEnterParallel first.");
+        threads = Math.Min(threads, parts);
+        var workers = _workers;
+        if (workers.Length < threads - 1)
+        {
+            var grown = new Worker[threads - 1];
+            Array.Copy(workers, grown, workers.Length);
+            for (int i = workers.Length; i < grown.Length; i++) grown[i] = new Worker(i + 1);
+            _workers = workers = grown;
+        }
+        job.ResetParts(parts);
+        for (int i = 1; i < threads; i++) workers[i - 1].Post(job);
+        Exception? error = null;
+        try { job.RunParts(); }
+        catch (Exception e) { error = e; }
+        for (int i = 1; i < threads; i++) error ??= workers[i - 1].WaitDone();
+        if (error is not null) throw new AggregateException("A parallel kernel part failed.", error);
+        Interlocked.Increment(ref _parallelRuns);
+    }
+
+    /// <summary>A dedicated background thread that runs one part of a job at a time.</summary>
+    private sealed class Worker
+    {
+        private const long SpinTicksAfterJob = 200; // microseconds spent spinning for the next job before blocking
+        private const long SpinMicrosecondsBeforeYield = 2000;
+        private readonly ManualResetEventSlim _wake = new(false, 0);
+        private ParallelJob? _job;
+        private int _posted, _done, _sleeping;
+        private Exception? _error;
+
+        public Worker(int index)
+        {
+            var thread = new Thread(Loop) { IsBackground = true, Name = $"NeuralPrimitives worker {index}" };
+            thread.Start();
+        }
+
+        public void Post(ParallelJob job)
+        {
+            _job = job;
+            _error = null;
+            Interlocked.Increment(ref _posted);          // full fence: publishes the job, then reads _sleeping
+            if (Volatile.Read(ref _sleeping) == 1) _wake.Set();
+        }
+
+        public Exception? WaitDone()
+        {
+            // Busy-wait without yielding first: a yield on a loaded machine can cost a whole time slice,
+            // far longer than the part still running. Yield only if the part takes unusually long.
+            int target = Volatile.Read(ref _posted);
+            long start = Stopwatch.GetTimestamp(), patience = Stopwatch.Frequency * SpinMicrosecondsBeforeYield / 1_000_000;
+            while (Volatile.Read(ref _done) != target && Stopwatch.GetTimestamp() - start < patience) Thread.SpinWait(10);
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _done) != target) spin.SpinOnce(sleep1Threshold: -1);
+            return _error;
+        }
+
+        private void Loop()
+        {
+            int seen = 0;
+            long spinLimit = Stopwatch.Frequency * SpinTicksAfterJob / 1_000_000;
+            while (true)
+            {
+                long start = Stopwatch.GetTimestamp();
+                while (Volatile.Read(ref _posted) == seen && Stopwatch.GetTimestamp() - start < spinLimit)
+                    Thread.SpinWait(20);
+                while (Volatile.Read(ref _posted) == seen)
+                {
+                    _wake.Reset();
+                    Interlocked.Exchange(ref _sleeping, 1);  // full fence: announce sleep, then re-check
+                    if (Volatile.Read(ref _posted) == seen) _wake.Wait();
+                    Volatile.Write(ref _sleeping, 0);
+                }
+                seen = Volatile.Read(ref _posted);
+                try { _job!.RunParts(); }
+                catch (Exception e) { _error = e; }
+                _job = null;
+                Volatile.Write(ref _done, seen);
+            }
+        }
+    }
+}
+
+/// <summary>Work split into parts that may run on different threads (see <see cref="Parallelism.RunParallel"/>).</summary>
+internal abstract class ParallelJob
+{
+    private int _nextPart, _parts;
+
+    /// <summary>Makes parts 0 .. parts-1 available (before the job is posted).</summary>
+    internal void ResetParts(int parts)
+    {
+        _parts = parts;
+        Volatile.Write(ref _nextPart, 0);
+    }
+
+    /// <summary>Takes and runs parts until none are left.</summary>
+    internal void RunParts()
+    {
+        int part;
+        while ((part = Interlocked.Increment(ref _nextPart) - 1) < _parts) Execute(part);
+    }
+
+    /// <summary>Runs part <paramref name="part"/> of the job.</summary>
+    public abstract void Execute(int part);
 }

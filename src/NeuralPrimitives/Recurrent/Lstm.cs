@@ -1,0 +1,134 @@
+// Lstm: a multi-layer LSTM over whole sequences (PyTorch's nn.LSTM), with backpropagation
+// through time and optional projection (projSize, PyTorch's LSTMP). The per-step equations
+// and their derivatives are in LstmCell.cs; the sequence machinery (lengths, directions,
+// layers, dropout, the backward loop over time carrying dh and dc) is in RecurrentEngine.cs.
+//
+// Shapes (D = 2 if bidirectional else 1, L = numLayers, P = projSize > 0 ? projSize : H):
+//   input   [T, B, I]  (or [B, T, I] when batchFirst)
+//   h0, hN  [L·D, B, P]      c0, cN  [L·D, B, H]
+//   output  [T, B, D·P] (or [B, T, D·P])
+// Per step (gates i, f, g, o in PyTorch's order, rows of W_ih [4H, in], W_hh [4H, P]):
+//   [i f g o] = [σ σ tanh σ](W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)
+//   c_t = f ⊙ c_{t−1} + i ⊙ g
+//   h_t = o ⊙ tanh(c_t)                      (projSize = 0)
+//   h_t = W_hr (o ⊙ tanh(c_t))               (projSize > 0, W_hr [P, H])
+// Backward of the projection (the rest is LstmCell.cs's backward, applied at every step of the
+// BPTT loop in RecurrentEngine.cs), with m_t = o ⊙ tanh(c_t):
+//   dm_t   = dh_t · W_hr                      [B, H]   (then dh' = dm_t in the cell equations)
+//   dW_hr += Σ_t dh_tᵀ · m_t                  [P, H]   (one GEMM over all T·B rows)
+namespace NeuralPrimitives;
+
+/// <summary>
+/// A multi-layer long short-term memory network (PyTorch's <c>nn.LSTM</c>), with optional projection
+/// (<c>projSize</c>) and backpropagation through time. Parameters are named as PyTorch's state_dict:
+/// <c>weight_ih_l0</c> [4H, I], <c>weight_hh_l0</c> [4H, P], <c>bias_ih_l0</c>, <c>bias_hh_l0</c> [4H],
+/// <c>weight_hr_l0</c> [P, H] (projSize &gt; 0), and <c>..._reverse</c> for the backward direction; gates i, f, g, o.
+/// </summary>
+/// <remarks>
+/// <para>Variable-length batches: pass <c>lengths</c> (one per sequence, 1..T, any order). A sequence's
+/// states stop changing after its length, its outputs past the length are zero, the returned final
+/// states are those at its length, and the reverse direction starts at each sequence's own end.</para>
+/// <para>Truncated BPTT: pass the <c>HN</c>, <c>CN</c> returned by one chunk's <see cref="Forward"/> as <c>h0</c>, <c>c0</c>
+/// of the next (they are copied on entry); the gradient then stops at the chunk boundary.</para>
+/// <para>Dropout between layers uses <see cref="DropoutRng"/>; set <see cref="ResampleDropout"/> to false
+/// to reuse the same masks on every forward (for gradient checks).</para>
+/// <para>Outputs returned by <see cref="Forward"/>/<see cref="Backward"/> are module-owned and valid until the next call.</para>
+/// </remarks>
+/// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
+public sealed class Lstm<T> : Module<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly RecurrentEngine<T> _engine;
+
+    /// <summary>Creates the layer with PyTorch's initialisation: every weight and bias ~ U(±1/√hiddenSize).</summary>
+    /// <param name="inputSize">Features per input timestep (≥ 1).</param>
+    /// <param name="hiddenSize">Features of the cell state (≥ 1).</param>
+    /// <param name="numLayers">Number of stacked layers (≥ 1).</param>
+    /// <param name="bias">Whether to learn <c>bias_ih</c> and <c>bias_hh</c>.</param>
+    /// <param name="batchFirst">Input and output as [B, T, ·] instead of [T, B, ·].</param>
+    /// <param name="dropout">Dropout probability on the outputs of every layer except the last, in training mode (0 ≤ p &lt; 1).</param>
+    /// <param name="bidirectional">Also run each layer from the end of the sequence to its start.</param>
+    /// <param name="projSize">If &gt; 0, the hidden state is projected to this size by <c>weight_hr</c> (must be &lt; hiddenSize).</param>
+    /// <param name="rng">Random source for initialisation (and to seed <see cref="DropoutRng"/>); <see cref="Rng.Default"/> when null.</param>
+    public Lstm(int inputSize, int hiddenSize, int numLayers = 1, bool bias = true, bool batchFirst = false,
+        double dropout = 0, bool bidirectional = false, int projSize = 0, Rng? rng = null)
+    {
+        _engine = new RecurrentEngine<T>(RecurrentCellKind.Lstm, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, projSize, rng);
+    }
+
+    /// <summary>Features per input timestep.</summary>
+    public int InputSize => _engine.InputSize;
+
+    /// <summary>Features of the cell state.</summary>
+    public int HiddenSize => _engine.HiddenSize;
+
+    /// <summary>Projection size (0 = no projection).</summary>
+    public int ProjSize => _engine.ProjSize;
+
+    /// <summary>Number of stacked layers.</summary>
+    public int NumLayers => _engine.NumLayers;
+
+    /// <summary>Whether biases are learned.</summary>
+    public bool HasBias => _engine.HasBias;
+
+    /// <summary>Whether input and output are batch-first ([B, T, ·]).</summary>
+    public bool BatchFirst => _engine.BatchFirst;
+
+    /// <summary>Dropout probability between layers (training mode only).</summary>
+    public double Dropout => _engine.DropoutProbability;
+
+    /// <summary>Whether each layer also runs backwards in time.</summary>
+    public bool Bidirectional => _engine.Bidirectional;
+
+    /// <summary>The generator of the dropout masks. Assign a freshly seeded <see cref="Rng"/> to reproduce masks.</summary>
+    public Rng DropoutRng { get => _engine.DropoutRng; set => _engine.DropoutRng = value; }
+
+    /// <summary>
+    /// True (default): every training forward draws new dropout masks. False: the masks drawn by the
+    /// first forward (for a given shape) are reused, so repeated forwards are deterministic (gradient checks).
+    /// </summary>
+    public bool ResampleDropout { get => _engine.ResampleDropout; set => _engine.ResampleDropout = value; }
+
+    /// <inheritdoc />
+    protected override IEnumerable<Parameter<T>> OwnParameters() => _engine.Parameters;
+
+    /// <summary>Training forward over a whole sequence; caches what <see cref="Backward"/> needs.</summary>
+    /// <param name="input">[T, B, I], or [B, T, I] when <see cref="BatchFirst"/>; T ≥ 1.</param>
+    /// <param name="h0">Initial hidden state [L·D, B, P]; zeros when null. Copied on entry.</param>
+    /// <param name="c0">Initial cell state [L·D, B, H]; zeros when null. Copied on entry.</param>
+    /// <param name="lengths">Optional per-sequence lengths [B], each in 1..T, any order.</param>
+    /// <returns>The output sequence [T, B, D·P] (or batch-first), the final hidden state [L·D, B, P] and final cell state [L·D, B, H] (module-owned).</returns>
+    public (Tensor<T> Output, Tensor<T> HN, Tensor<T> CN) Forward(Tensor<T> input, Tensor<T>? h0 = null, Tensor<T>? c0 = null, int[]? lengths = null)
+    {
+        var (y, hN, cN) = _engine.Forward(input, h0, c0, lengths, Training);
+        return (y, hN, cN!);
+    }
+
+    /// <summary>Backpropagation through time for the last <see cref="Forward"/>: accumulates every weight gradient.</summary>
+    /// <param name="dOutput">∂L/∂output, same shape as the output.</param>
+    /// <param name="dHN">∂L/∂hN [L·D, B, P]; zeros when null.</param>
+    /// <param name="dCN">∂L/∂cN [L·D, B, H]; zeros when null.</param>
+    /// <returns>∂L/∂input, ∂L/∂h0 and ∂L/∂c0 (module-owned).</returns>
+    public (Tensor<T> DInput, Tensor<T> DH0, Tensor<T> DC0) Backward(Tensor<T> dOutput, Tensor<T>? dHN = null, Tensor<T>? dCN = null)
+    {
+        var (dx, dh0, dc0) = _engine.Backward(dOutput, dHN, dCN);
+        return (dx, dh0, dc0!);
+    }
+
+    /// <summary>Inference forward (no dropout): keeps nothing for a backward pass, returns new tensors, safe to call from several threads at once. Its scratch memory comes from a per-module pool (one workspace per concurrent caller), so repeated calls do not re-allocate it.</summary>
+    /// <param name="input">As for <see cref="Forward"/>.</param>
+    /// <param name="h0">As for <see cref="Forward"/>.</param>
+    /// <param name="c0">As for <see cref="Forward"/>.</param>
+    /// <param name="lengths">As for <see cref="Forward"/>.</param>
+    /// <returns>The output sequence and the final states (new tensors).</returns>
+    public (Tensor<T> Output, Tensor<T> HN, Tensor<T> CN) Infer(Tensor<T> input, Tensor<T>? h0 = null, Tensor<T>? c0 = null, int[]? lengths = null)
+    {
+        var (y, hN, cN) = _engine.Infer(input, h0, c0, lengths);
+        return (y, hN, cN!);
+    }
+
+    /// <summary>
+    /// After <see cref="Backward"/>: ‖∂L/∂h_t‖ (Frobenius norm over the batch) for t = 0..T−1, of the last layer's
+    /// forward-direction hidden state, counting the total gradient (from the output at t and from step t+1).
+    /// </summary>
+    public ReadOnlySpan<double> HiddenGradientNorms => _engine.HiddenGradientNorms;
+}

@@ -1,0 +1,81 @@
+using Xunit;
+
+namespace NeuralPrimitives.Tests.Recurrent;
+
+// Every malformed argument gives an ArgumentException naming the argument, with the expected and the
+// actual value in the message.
+public class RecurrentBadInputTests
+{
+    private static Tensor<float> Z(params int[] shape) => Tensor.Create(new float[shape.Aggregate(1, (a, b) => a * b)], Array.ConvertAll(shape, d => (nint)d));
+
+    private static void Throws(Action a, string param, params string[] fragments)
+    {
+        var ex = Assert.ThrowsAny<ArgumentException>(a);
+        Assert.Equal(param, ex.ParamName);
+        foreach (var f in fragments) Assert.Contains(f, ex.Message);
+    }
+
+    [Fact]
+    public void WrongFeatureSize()
+    {
+        var lstm = new Lstm<float>(4, 3, rng: new Rng(1));
+        Throws(() => lstm.Forward(Z(5, 2, 6)), "input", "expected input_size 4", "got 6");
+        Throws(() => lstm.Infer(Z(5, 2, 6)), "input", "expected input_size 4", "got 6");
+        Throws(() => new Gru<float>(4, 3, rng: new Rng(1)).Forward(Z(5, 2)), "input", "rank 3", "[5, 2]");
+    }
+
+    [Fact]
+    public void EmptySequence()
+    {
+        Throws(() => new Rnn<float>(4, 3, rng: new Rng(1)).Forward(Z(0, 2, 4)), "input", "T ≥ 1", "got 0");
+        Throws(() => new Rnn<float>(4, 3, batchFirst: true, rng: new Rng(1)).Forward(Z(2, 0, 4)), "input", "T ≥ 1", "got 0");
+        Throws(() => new Rnn<float>(4, 3, rng: new Rng(1)).Forward(Z(3, 0, 4)), "input", "B ≥ 1", "got 0");
+    }
+
+    [Fact]
+    public void WrongStateShapes()
+    {
+        var lstm = new Lstm<float>(4, 3, numLayers: 2, bidirectional: true, projSize: 2, rng: new Rng(1));
+        var x = Z(5, 2, 4);
+        Throws(() => lstm.Forward(x, Z(2, 2, 2)), "h0", "[4, 2, 2]", "[2, 2, 2]");     // layers × directions
+        Throws(() => lstm.Forward(x, Z(4, 3, 2)), "h0", "[4, 2, 2]", "[4, 3, 2]");     // batch
+        Throws(() => lstm.Forward(x, Z(4, 2, 3)), "h0", "[4, 2, 2]", "[4, 2, 3]");     // projected hidden
+        Throws(() => lstm.Forward(x, null, Z(4, 2, 2)), "c0", "[4, 2, 3]", "[4, 2, 2]"); // cell state is H, not P
+        var gru = new Gru<float>(4, 3, rng: new Rng(1));
+        Throws(() => gru.Forward(x, Z(1, 2, 4)), "h0", "[1, 2, 3]", "[1, 2, 4]");
+    }
+
+    [Fact]
+    public void BadLengths()
+    {
+        var rnn = new Rnn<float>(4, 3, rng: new Rng(1));
+        var x = Z(5, 2, 4);
+        Throws(() => rnn.Forward(x, lengths: [3]), "lengths", "expected 2", "got 1");
+        Throws(() => rnn.Forward(x, lengths: [3, 0]), "lengths", "[1, 5]", "got 0");
+        Throws(() => rnn.Forward(x, lengths: [-1, 2]), "lengths", "[1, 5]", "got -1");
+        Throws(() => rnn.Forward(x, lengths: [6, 2]), "lengths", "[1, 5]", "got 6");
+        Assert.IsType<ArgumentOutOfRangeException>(Record.Exception(() => rnn.Forward(x, lengths: [6, 2])));
+    }
+
+    [Fact]
+    public void BadBackwardArguments()
+    {
+        var lstm = new Lstm<float>(4, 3, rng: new Rng(1));
+        Assert.Throws<InvalidOperationException>(() => lstm.Backward(Z(5, 2, 3)));
+        lstm.Forward(Z(5, 2, 4));
+        Throws(() => lstm.Backward(Z(5, 2, 4)), "dOutput", "[5, 2, 3]", "[5, 2, 4]");
+        Throws(() => lstm.Backward(Z(5, 2, 3), Z(1, 1, 3)), "dHN", "[1, 2, 3]", "[1, 1, 3]");
+        Throws(() => lstm.Backward(Z(5, 2, 3), null, Z(2, 2, 3)), "dCN", "[1, 2, 3]", "[2, 2, 3]");
+    }
+
+    [Fact]
+    public void BadConstructorArguments()
+    {
+        Throws(() => new Lstm<float>(0, 3), "inputSize", "got 0");
+        Throws(() => new Gru<float>(2, 0), "hiddenSize", "got 0");
+        Throws(() => new Rnn<float>(2, 3, numLayers: 0), "numLayers", "got 0");
+        Throws(() => new Rnn<float>(2, 3, dropout: 1.0), "dropout", "[0, 1)", "got 1");
+        Throws(() => new Lstm<float>(2, 3, projSize: 3), "projSize", "< 3", "got 3");
+        Throws(() => new Lstm<float>(2, 3, projSize: -1), "projSize", "got -1");
+    }
+}
