@@ -75,8 +75,8 @@ public static class Parallelism
     /// <summary>A dedicated background thread that runs one part of a job at a time.</summary>
     private sealed class Worker
     {
-        private const long SpinTicksAfterJob = 200; // microseconds spent spinning for the next job before blocking
-        private const long SpinMicrosecondsBeforeYield = 2000;
+        private const long SpinMicrosecondsAfterJob = 100; // microseconds spent spinning for the next job before blocking
+        private const long SpinMicrosecondsBeforeYield = 50; // caller: busy-wait this long for the last parts before yielding
         private readonly ManualResetEventSlim _wake = new(false, 0);
         private ParallelJob? _job;
         private int _posted, _done, _sleeping;
@@ -111,12 +111,17 @@ public static class Parallelism
         private void Loop()
         {
             int seen = 0;
-            long spinLimit = Stopwatch.Frequency * SpinTicksAfterJob / 1_000_000;
+            long spinLimit = Stopwatch.Frequency * SpinMicrosecondsAfterJob / 1_000_000;
             while (true)
             {
                 long start = Stopwatch.GetTimestamp();
-                while (Volatile.Read(ref _posted) == seen && Stopwatch.GetTimestamp() - start < spinLimit)
-                    Thread.SpinWait(20);
+                // Spin briefly for the next job (back-to-back products, e.g. an RNN's steps), yielding now and
+                // then: a worker that only spins can hold the core the calling thread needs on a busy machine.
+                for (int i = 1; Volatile.Read(ref _posted) == seen && Stopwatch.GetTimestamp() - start < spinLimit; i++)
+                {
+                    if (i % 8 == 0) Thread.Yield();
+                    else Thread.SpinWait(20);
+                }
                 while (Volatile.Read(ref _posted) == seen)
                 {
                     _wake.Reset();
