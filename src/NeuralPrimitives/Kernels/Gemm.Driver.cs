@@ -343,6 +343,13 @@ public static partial class Gemm
                     }
                     if (p0 == kc) continue;
                 }
+                else if (typeof(T) == typeof(float) && Avx.IsSupported && mr <= 8)
+                {
+                    for (; p0 + 8 <= kc; p0 += 8)
+                        Transpose8x8Avx((float*)(g.A + (ic + ir) * g.Lda + pc + p0), g.Lda, rows, (float*)(d + (nint)p0 * mr), mr,
+                            float.CreateTruncating(alpha));
+                    if (p0 == kc) continue;
+                }
                 for (int r = 0; r < rows; r++)
                 {
                     T* s = g.A + (ic + ir + r) * g.Lda + pc;
@@ -413,6 +420,14 @@ public static partial class Gemm
                         for (int j0 = 0; j0 < nr; j0 += 8)
                             Transpose8x8((double*)(g.B + (jc + jr + j0) * g.Ldb + pc + p0), g.Ldb, Math.Max(0, Math.Min(8, cols - j0)),
                                 (double*)(d + (nint)p0 * nr + j0), nr, 1.0);
+                    if (p0 == kc) continue;
+                }
+                else if (typeof(T) == typeof(float) && Avx.IsSupported && nr % 8 == 0)
+                {
+                    for (; p0 + 8 <= kc; p0 += 8)
+                        for (int j0 = 0; j0 < nr; j0 += 8)
+                            Transpose8x8Avx((float*)(g.B + (jc + jr + j0) * g.Ldb + pc + p0), g.Ldb, Math.Max(0, Math.Min(8, cols - j0)),
+                                (float*)(d + (nint)p0 * nr + j0), nr, 1f);
                     if (p0 == kc) continue;
                 }
                 for (int j = 0; j < cols; j++)

@@ -7,7 +7,7 @@
 // runs past its row into the next, which the next store (or the caller's later writes) overwrites,
 // and the last store writes width − dstStride elements past the block (the packing buffers keep
 // that slack). Classic unpack / shuffle / 128-bit-lane-shuffle network; every value stays in a
-// register (generated, unrolled code). AVX-512 only: callers check Avx512F.IsSupported.
+// register (generated, unrolled code). Callers check Avx512F.IsSupported / Avx.IsSupported.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -165,5 +165,57 @@ public static partial class Gemm
         Vector512.Store(o5, dst + 5 * dstStride);
         Vector512.Store(o6, dst + 6 * dstStride);
         Vector512.Store(o7, dst + 7 * dstStride);
+    }
+
+    /// <summary>8×8 float transpose on AVX (256-bit; for machines without AVX-512), same contract as the others.</summary>
+    private static unsafe void Transpose8x8Avx(float* src, nint ld, int rows, float* dst, nint dstStride, float scale)
+    {
+        Vector256<float> r0 = 0 < rows ? Vector256.Load(src + 0 * ld) : default;
+        Vector256<float> r1 = 1 < rows ? Vector256.Load(src + 1 * ld) : default;
+        Vector256<float> r2 = 2 < rows ? Vector256.Load(src + 2 * ld) : default;
+        Vector256<float> r3 = 3 < rows ? Vector256.Load(src + 3 * ld) : default;
+        Vector256<float> r4 = 4 < rows ? Vector256.Load(src + 4 * ld) : default;
+        Vector256<float> r5 = 5 < rows ? Vector256.Load(src + 5 * ld) : default;
+        Vector256<float> r6 = 6 < rows ? Vector256.Load(src + 6 * ld) : default;
+        Vector256<float> r7 = 7 < rows ? Vector256.Load(src + 7 * ld) : default;
+        // Within 128-bit lanes: t(2i) = (a0 b0 a1 b1), t(2i+1) = (a2 b2 a3 b3) of rows a = 2i, b = 2i+1.
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        // u(4g+c), lane l = rows 4g..4g+3 of column 4l + c.
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        // Column j = 4l + c joins lane l of u(c) (rows 0..3) and of u(4+c) (rows 4..7).
+        var o0 = Avx.Permute2x128(u0, u4, 0x20);
+        var o1 = Avx.Permute2x128(u1, u5, 0x20);
+        var o2 = Avx.Permute2x128(u2, u6, 0x20);
+        var o3 = Avx.Permute2x128(u3, u7, 0x20);
+        var o4 = Avx.Permute2x128(u0, u4, 0x31);
+        var o5 = Avx.Permute2x128(u1, u5, 0x31);
+        var o6 = Avx.Permute2x128(u2, u6, 0x31);
+        var o7 = Avx.Permute2x128(u3, u7, 0x31);
+        if (scale != 1f)
+        {
+            var s = Vector256.Create(scale);
+            o0 *= s;
+            o1 *= s;
+            o2 *= s;
+            o3 *= s;
+            o4 *= s;
+            o5 *= s;
+            o6 *= s;
+            o7 *= s;
+        }
+        Vector256.Store(o0, dst + 0 * dstStride);
+        Vector256.Store(o1, dst + 1 * dstStride);
+        Vector256.Store(o2, dst + 2 * dstStride);
+        Vector256.Store(o3, dst + 3 * dstStride);
+        Vector256.Store(o4, dst + 4 * dstStride);
+        Vector256.Store(o5, dst + 5 * dstStride);
+        Vector256.Store(o6, dst + 6 * dstStride);
+        Vector256.Store(o7, dst + 7 * dstStride);
     }
 }
