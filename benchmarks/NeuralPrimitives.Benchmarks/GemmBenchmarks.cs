@@ -5,7 +5,8 @@ namespace NeuralPrimitives.Benchmarks;
 /// <summary>
 /// GEMM C = A·B (row-major, beta = 0). Shapes are m×k×n: square 256/512/1024 in float, 512 in
 /// double, and the RNN recurrence 32×256×1024 (batch 32 × hidden 256 times the 256×1024 stacked
-/// gate weights, as an LSTM with hidden 256 does each step). MemoryDiagnoser shows 0 B allocated.
+/// gate weights, as an LSTM with hidden 256 does each step), both with W stored k×n (NN) and in
+/// PyTorch's weight_hh layout [4·hidden × hidden] = n×k, i.e. h·Wᵀ (NT). MemoryDiagnoser shows 0 B allocated.
 /// </summary>
 [MemoryDiagnoser]
 public class GemmBenchmarks
@@ -39,6 +40,9 @@ public class GemmBenchmarks
 
     /// <summary>float, m×k×n = 32×256×1024: one RNN/LSTM recurrence step (h[32×256] · W[256×1024]).</summary>
     [Benchmark] public void SgemmRnn32x256x1024() => Gemm.Multiply(false, false, 32, 1024, 256, 1f, _hRnn, _wRnn, 0f, _gRnn);
+
+    /// <summary>float, m×k×n = 32×256×1024 with W stored n×k (PyTorch layout): h[32×256] · Wᵀ.</summary>
+    [Benchmark] public void SgemmRnnNT32x256x1024() => Gemm.Multiply(false, true, 32, 1024, 256, 1f, _hRnn, _wRnn, 0f, _gRnn);
 
     /// <summary>double, 512×512×512.</summary>
     [Benchmark] public void Dgemm512() => Gemm.Multiply(false, false, 512, 512, 512, 1.0, _a512d, _b512d, 0.0, _c512d);

@@ -18,7 +18,9 @@
 // (fewer than MR rows or NR columns) is computed into a small temporary tile and then copied,
 // so the kernels always run full tiles. beta ∉ {0, 1} is applied once to C before the product.
 // Small problems with a row-major B (e.g. the RNN recurrence, m = batch) skip packing B: the
-// kernel reads NR consecutive columns of each row of B directly (bStride = ldb).
+// kernel reads NR consecutive columns of each row of B directly (bStride = ldb). With m ≤ MC each
+// B micro-panel is packed just before use (it stays in L1). m = 1 (and m = 2 with A not transposed) skips packing altogether
+// (row-vector × matrix: TensorPrimitives axpy / dot products, MultiplyRow).
 //
 // Threads: C is split into column (or row) ranges aligned to NR (MR), one per thread, each with
 // its own thread-static packing buffers; the calling thread runs part 0 and dedicated workers
@@ -132,6 +134,14 @@ public static partial class Gemm
             beta = T.One;
         }
 
+        if (m == 1 || (m == 2 && !ta))
+        {
+            // Measured (float, n = 1024, k = 256): one row pass ≈ 16–20 µs; m = 2 packed took 56 (NN) / 92 (NT) µs.
+            for (int i = 0; i < m; i++)
+                MultiplyRow(ta, tb, n, k, alpha, a.Slice(ta ? i : i * lda), lda, b, ldb, beta == T.Zero, c.Slice(i * ldc));
+            return;
+        }
+
         fixed (T* pa = a, pb = b, pc = c)
         {
             var args = new GemmArgs<T>
@@ -171,6 +181,43 @@ public static partial class Gemm
         }
     }
 
+    /// <summary>
+    /// m = 1 (a row vector times a matrix, e.g. batch-1 inference): no packing, since every element of B
+    /// is used once. op(B) = B: c += (alpha·a_p)·B[p, :] row by row; op(B) = Bᵀ: c_j += alpha·(a · B[j, :]).
+    /// </summary>
+    private static void MultiplyRow<T>(bool ta, bool tb, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
+        ReadOnlySpan<T> b, int ldb, bool overwrite, Span<T> c)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var row = c.Slice(0, n);
+        if (!tb)
+        {
+            if (overwrite) row.Clear();
+            for (int p = 0; p < k; p++)
+                TensorPrimitives.MultiplyAdd(b.Slice(p * ldb, n), alpha * a[ta ? p * lda : p], row, row);
+        }
+        else if (!ta || lda == 1 || k == 1)
+        {
+            var x = a.Slice(0, k);
+            for (int j = 0; j < n; j++)
+            {
+                T dot = alpha * TensorPrimitives.Dot(x, b.Slice(j * ldb, k));
+                row[j] = overwrite ? dot : row[j] + dot;
+            }
+        }
+        else
+        {
+            // a is a strided column (A stored k×1 with lda > 1): one scalar pass per output.
+            for (int j = 0; j < n; j++)
+            {
+                var bj = b.Slice(j * ldb, k);
+                T dot = T.Zero;
+                for (int p = 0; p < k; p++) dot += a[p * lda] * bj[p];
+                row[j] = overwrite ? alpha * dot : row[j] + alpha * dot;
+            }
+        }
+    }
+
     /// <summary>The per-thread work of one multithreaded product: part p computes its range of blocks of C.</summary>
     private sealed class GemmJob<T, TKernel> : ParallelJob
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
@@ -202,6 +249,7 @@ public static partial class Gemm
         int ncBlock = Math.Min((width + nr - 1) / nr * nr, NCMax);
         int kcBlock = Math.Min(g.K, KC);
         bool directB = !g.TransB && m1 - m0 <= DirectBMaxRows;
+        bool panelWise = m1 - m0 <= MC;
 
         var buffers = GemmBuffers<T>.ForThisThread(MC * kcBlock, ncBlock * kcBlock, mr * nr);
         T* aPack = buffers.A, bPack = buffers.B, tmp = buffers.Tile;
@@ -215,7 +263,9 @@ public static partial class Gemm
                 bool overwrite = g.OverwriteFirst && pc == 0;
                 // Direct B: only the last, partial micro-panel is packed (a full-width read would leave the row).
                 int packFrom = directB ? nc / nr * nr : 0;
-                if (packFrom < nc) PackB<T>(in g, pc, kc, jc + packFrom, nc - packFrom, nr, bPack + (nint)packFrom * kc);
+                // One block of rows (m ≤ MC): each B micro-panel is used right after it is packed, so pack it
+                // then, into the same L1-sized slot, instead of streaming the whole packed block through L2/L3.
+                if (!panelWise && packFrom < nc) PackB<T>(in g, pc, kc, jc + packFrom, nc - packFrom, nr, bPack + (nint)packFrom * kc);
                 for (int ic = m0; ic < m1; ic += MC)
                 {
                     int mc = Math.Min(MC, m1 - ic);
@@ -226,6 +276,7 @@ public static partial class Gemm
                         T* bp;
                         nint bStride;
                         if (jr < packFrom) { bp = g.B + pc * g.Ldb + jc + jr; bStride = g.Ldb; }
+                        else if (panelWise) { PackB<T>(in g, pc, kc, jc + jr, nrHere, nr, bPack); bp = bPack; bStride = nr; }
                         else { bp = bPack + (nint)jr * kc; bStride = nr; }
                         for (int ir = 0; ir < mc; ir += mr)
                         {
@@ -376,78 +427,6 @@ public static partial class Gemm
         }
     }
 
-    /// <summary>
-    /// dst[j·dstStride + r] = scale·src[r·ld + j] for r &lt; 16, j &lt; 16, with rows r ≥ <paramref name="rows"/> taken as zero
-    /// (never read). Each output row is one full 16-lane store, in increasing j: with dstStride &lt; 16 a store runs
-    /// past its row into the next, which the next store (or the caller's later writes) overwrites, and the last
-    /// store writes 16 − dstStride elements past the block (the packing buffers keep that slack).
-    /// Classic unpack / shuffle / 128-bit-lane-shuffle transpose: 64 shuffles for 256 elements.
-    /// </summary>
-    private static unsafe void Transpose16x16(float* src, nint ld, int rows, float* dst, nint dstStride, float scale)
-    {
-        Vector512<float>* r = stackalloc Vector512<float>[16];
-        Vector512<float>* t = stackalloc Vector512<float>[16];
-        for (int i = 0; i < 16; i++) r[i] = i < rows ? Vector512.Load(src + i * ld) : default;
-        // Within 128-bit lanes: t[2i] = (a0 b0 a1 b1), t[2i+1] = (a2 b2 a3 b3) of rows a = 2i, b = 2i+1.
-        for (int i = 0; i < 8; i++)
-        {
-            t[2 * i] = Avx512F.UnpackLow(r[2 * i], r[2 * i + 1]);
-            t[2 * i + 1] = Avx512F.UnpackHigh(r[2 * i], r[2 * i + 1]);
-        }
-        // r[4g + c], lane l = rows 4g..4g+3 of column 4l + c.
-        for (int g = 0; g < 4; g++)
-        {
-            r[4 * g] = Avx512F.Shuffle(t[4 * g], t[4 * g + 2], 0x44);
-            r[4 * g + 1] = Avx512F.Shuffle(t[4 * g], t[4 * g + 2], 0xEE);
-            r[4 * g + 2] = Avx512F.Shuffle(t[4 * g + 1], t[4 * g + 3], 0x44);
-            r[4 * g + 3] = Avx512F.Shuffle(t[4 * g + 1], t[4 * g + 3], 0xEE);
-        }
-        // Gather lane l of r[c], r[4+c], r[8+c], r[12+c] into column j = 4l + c.
-        for (int c = 0; c < 4; c++)
-        {
-            var lo01 = Avx512F.Shuffle4x128(r[c], r[4 + c], 0x88);
-            var hi01 = Avx512F.Shuffle4x128(r[c], r[4 + c], 0xDD);
-            var lo23 = Avx512F.Shuffle4x128(r[8 + c], r[12 + c], 0x88);
-            var hi23 = Avx512F.Shuffle4x128(r[8 + c], r[12 + c], 0xDD);
-            t[c] = Avx512F.Shuffle4x128(lo01, lo23, 0x88);
-            t[4 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0x88);
-            t[8 + c] = Avx512F.Shuffle4x128(lo01, lo23, 0xDD);
-            t[12 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0xDD);
-        }
-        if (scale != 1f)
-            for (int j = 0; j < 16; j++) t[j] *= scale;
-        for (int j = 0; j < 16; j++) Vector512.Store(t[j], dst + j * dstStride);
-    }
-
-    /// <summary>The double counterpart of <see cref="Transpose16x16"/>: an 8×8 block, 8-lane stores, same overhang rule.</summary>
-    private static unsafe void Transpose8x8(double* src, nint ld, int rows, double* dst, nint dstStride, double scale)
-    {
-        Vector512<double>* r = stackalloc Vector512<double>[8];
-        Vector512<double>* t = stackalloc Vector512<double>[8];
-        for (int i = 0; i < 8; i++) r[i] = i < rows ? Vector512.Load(src + i * ld) : default;
-        // t[2i + c], 128-bit lane l = rows 2i, 2i+1 of column 2l + c.
-        for (int i = 0; i < 4; i++)
-        {
-            t[2 * i] = Avx512F.UnpackLow(r[2 * i], r[2 * i + 1]);
-            t[2 * i + 1] = Avx512F.UnpackHigh(r[2 * i], r[2 * i + 1]);
-        }
-        // Gather lane l of t[c], t[2+c], t[4+c], t[6+c] into column j = 2l + c.
-        for (int c = 0; c < 2; c++)
-        {
-            var lo01 = Avx512F.Shuffle4x128(t[c], t[2 + c], 0x88);
-            var hi01 = Avx512F.Shuffle4x128(t[c], t[2 + c], 0xDD);
-            var lo23 = Avx512F.Shuffle4x128(t[4 + c], t[6 + c], 0x88);
-            var hi23 = Avx512F.Shuffle4x128(t[4 + c], t[6 + c], 0xDD);
-            r[c] = Avx512F.Shuffle4x128(lo01, lo23, 0x88);
-            r[2 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0x88);
-            r[4 + c] = Avx512F.Shuffle4x128(lo01, lo23, 0xDD);
-            r[6 + c] = Avx512F.Shuffle4x128(hi01, hi23, 0xDD);
-        }
-        if (scale != 1.0)
-            for (int j = 0; j < 8; j++) r[j] *= scale;
-        for (int j = 0; j < 8; j++) Vector512.Store(r[j], dst + j * dstStride);
-    }
-
     /// <summary>Per-thread packing buffers, 64-byte aligned, grown on demand and then reused (no allocation per call).</summary>
     private sealed unsafe class GemmBuffers<T> where T : unmanaged
     {
@@ -464,7 +443,7 @@ public static partial class Gemm
             return buf;
         }
 
-        private static int Pad => 128 / sizeof(T); // 64-byte alignment + slack for Transpose16x16's overhanging stores
+        private static int Pad => 128 / sizeof(T); // 64-byte alignment + slack for the transposes' overhanging stores (Gemm.Transpose.cs)
 
         private static T* Allocate(ref T[] array, int length)
         {

@@ -9,6 +9,14 @@
 //   k = 0 gives C = beta·C.
 //
 // Backward of Y = X·Wᵀ (Linear):  dX = dY·W  (NN),  dW += dYᵀ·X  (TN).
+//
+// Implementation (float and double; other element types use the reference triple loop):
+//   Gemm.cs          this file: the public API, argument checks, the reference definition
+//   Gemm.Driver.cs   packing (transposes absorbed there), cache blocking, edge tiles, threading
+//   Gemm.Kernels.cs  register-blocked micro-kernels: Vector512 (12×32 float, 12×16 double),
+//                    Vector256 (6×16 / 6×8), Vector128 (6×8 / 6×4) and scalar (4×4)
+//   Parallelism.cs   the thread count and the dedicated worker threads
+// Results do not depend on Parallelism.NumThreads (each element of C sees the same operations).
 namespace NeuralPrimitives;
 
 /// <summary>General matrix multiply <c>C = alpha·op(A)·op(B) + beta·C</c> on row-major spans, for float and double.</summary>

@@ -601,6 +601,8 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                 }
                 beta = T.One;
             }
+            // This product, applied once per step, is where gradients vanish or explode: dh is multiplied
+            // by diag(act')·W_hh at every step back (see the header and HiddenGradientNorms).
             Gemm.Multiply(false, false, batch, P, G, T.One, daht, cell.WHh.Data, beta, dh);
             if (!gru)
                 for (int b = 0; b < batch; b++)

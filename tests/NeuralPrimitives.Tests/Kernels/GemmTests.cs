@@ -215,6 +215,22 @@ public class GemmTests
         AssertMatches(p, GemmPath.Auto);
     }
 
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void RowVectorTimesMatrix(bool ta, bool tb)
+    {
+        // m = 1 (and m = 2 without ta) take the unpacked row path; with ta, A's row is a strided column (lda = 3).
+        foreach (var (beta, k, m) in new[] { (0.0, 70, 1), (2.0, 70, 1), (-0.5, 1, 1), (1.0, 300, 1), (0.0, 70, 2), (-1.5, 33, 2) })
+        {
+            var p = Problem.Create(new Rng(3), ta, tb, m, 37, k, 2, 1, 3, alpha: 0.5, beta: beta);
+            if (beta == 0) Array.Fill(p.C, double.NaN);
+            AssertMatches(p, GemmPath.Auto);
+        }
+    }
+
     [Fact]
     public void DenseOverloadUsesRowLengthsAsLeadingDimensions()
     {

@@ -188,4 +188,28 @@ public class RecurrentCellTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new GruCell<double>(0, 4));
         Assert.Throws<ArgumentOutOfRangeException>(() => new RnnCell<double>(3, 4, nonlinearity: (RnnNonlinearity)7));
     }
+
+    [Fact]
+    public void ReturnedStateCanBePassedBackIn()
+    {
+        // h = cell.Forward(x, h) with the module-owned result passed straight back (inputs are copied first).
+        var rng = new Rng(9);
+        var lstm = new LstmCell<double>(3, 4, rng: rng);
+        var gru = new GruCell<double>(3, 4, rng: rng);
+        var rnn = new RnnCell<double>(3, 4, rng: rng);
+        var xs = Enumerable.Range(0, 4).Select(_ => TestData.Tensor<double>(rng, 2, 3)).ToArray();
+        Tensor<double>? h = null, c = null, hg = null, hr = null;
+        Tensor<double>? eh = null, ec = null, ehg = null, ehr = null;
+        foreach (var x in xs)
+        {
+            (h, c) = lstm.Forward(x, h, c);
+            (eh, ec) = lstm.Infer(x, eh, ec);
+            hg = gru.Forward(x, hg); ehg = gru.Infer(x, ehg);
+            hr = rnn.Forward(x, hr); ehr = rnn.Infer(x, ehr);
+        }
+        Assert.Equal(eh!.ToArray(), h!.ToArray());
+        Assert.Equal(ec!.ToArray(), c!.ToArray());
+        Assert.Equal(ehg!.ToArray(), hg!.ToArray());
+        Assert.Equal(ehr!.ToArray(), hr!.ToArray());
+    }
 }
