@@ -4,12 +4,15 @@
 // benchmarks/README.md has the measurements behind the choice (speed and accuracy against
 // TensorPrimitives' Exp/Tanh/Sigmoid).
 //
-// exp x      Range reduction: k = round(x·log₂e), r = x − k·ln2 (ln2 split hi + lo, so k·ln2_hi is
-//            exact), |r| ≤ ln2/2. Then eˣ = 2ᵏ·eʳ with eʳ = Σₙ rⁿ/n! (Taylor, n ≤ 7 for float,
-//            ≤ 13 for double: truncation < 0.1 ulp). 2ᵏ is built in the exponent bits, in two
-//            factors 2^⌊k/2⌋·2^(k−⌊k/2⌋) so that subnormal results and overflow to +∞ come out of
-//            the same multiply. x is clamped to [−104, 89] (float) / [−746, 710] (double) first.
-// expm1 u    (u ≥ 0, inside tanh) Same reduction; eʳ − 1 = r + r²·Σₙ rⁿ/(n+2)!, and
+// exp x      x is clamped to [−104, 89] (float) / [−746, 710] (double). Range reduction:
+//            k = round(x·log₂e) (adding 1.5·2ᵐ, m = mantissa bits, rounds and leaves k in the low
+//            bits), r = x − k·ln2 (ln2 split hi + lo, so k·ln2_hi is exact), |r| ≤ ln2/2.
+//            eˣ = 2ᵏ·eʳ, eʳ a polynomial of degree 6 (float) / 11 (double): Chebyshev fits of eʳ on
+//            [−ln2/2, ln2/2], errors 2e−9 / 3e−18 (< 0.05 ulp). 2ᵏ is written into the exponent
+//            bits; when some lane's 2ᵏ is not a normal number (subnormal result or overflow to +∞)
+//            that vector uses two factors 2^⌊k/2⌋·2^(k−⌊k/2⌋) instead, so those results are right too.
+// expm1 u    (u ≥ 0, inside tanh) Same reduction; eʳ − 1 = r + r²·Σₙ rⁿ/(n+2)! (Taylor, to r⁷/7!
+//            for float, r¹³/13! for double: truncation < 0.1 ulp), and
 //            eᵘ − 1 = 2ᵏ·(eʳ − 1) + (2ᵏ − 1): no cancellation near u = 0.
 // tanh x     = sign(x)·m/(m + 2), m = expm1(2|x|); |x| is clamped to 10 (float) / 20 (double),
 //            where tanh already rounds to 1. Accurate to a few ulp near 0 (no 1 − small).
@@ -260,62 +263,90 @@ internal static class VectorMath
     private const float Ln2LoF = 1.42860682030941723e-6f;   // ln2 − Ln2HiF
     private const float ExpMinF = -104f, ExpMaxF = 89f;     // e^−104 < half the smallest subnormal; e^89 > float.MaxValue
     private const float TanhClampF = 10f;                   // 1 − tanh 10 ≈ 4e−9 < ulp(1)/2
+    private const float ShifterF = 12582912f;               // 1.5·2²³: x + ShifterF rounds x to an integer held in the low mantissa bits
+    private const int ShifterBitsF = 0x4B400000;            // bit pattern of ShifterF
+    // eʳ ≈ 1 + r + Σ_{n=2..6} ExpFn·rⁿ on |r| ≤ ln2/2: Chebyshev fit (mpmath.chebyfit), error 2e−9.
+    private const float ExpF2 = 0.50000000471177576744f, ExpF3 = 0.16666415514653275427f, ExpF4 = 0.041666352896775156787f;
+    private const float ExpF5 = 0.0083751263981533356792f, ExpF6 = 0.0013941108433972674605f;
 
     private const double Log2ED = 1.44269504088896338700;
     private const double Ln2HiD = 6.93147180369123816490e-01; // low 32 bits zero: k·Ln2HiD is exact
     private const double Ln2LoD = 1.90821492927058770002e-10; // ln2 − Ln2HiD
     private const double ExpMinD = -746d, ExpMaxD = 710d;
     private const double TanhClampD = 20d;                    // 1 − tanh 20 ≈ 8e−18 < ulp(1)/2
+    private const double ShifterD = 6755399441055744d;        // 1.5·2⁵²
+    private const long ShifterBitsD = 0x4338000000000000;     // bit pattern of ShifterD
+    // eʳ ≈ 1 + r + Σ_{n=2..11} ExpDn·rⁿ on |r| ≤ ln2/2: Chebyshev fit (mpmath.chebyfit), error 3e−18.
+    private const double ExpD2 = 0.50000000000000183855, ExpD3 = 0.16666666666666680806, ExpD4 = 0.041666666666488095495;
+    private const double ExpD5 = 0.0083333333333196006109, ExpD6 = 0.0013888888952314774652, ExpD7 = 0.00019841269890047113707;
+    private const double ExpD8 = 0.000024801485482328492419, ExpD9 = 2.7557240918578969823e-6, ExpD10 = 2.7632639639041029744e-7;
+    private const double ExpD11 = 2.5110037605963777708e-8;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> ExpF(Vector512<float> x)
     {
         var xc = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(ExpMinF)), Vector512.Create(ExpMaxF));
-        var k = Vector512.Round(xc * Log2EF);
+        var kShifted = Vector512.FusedMultiplyAdd(xc, Vector512.Create(Log2EF), Vector512.Create(ShifterF)); // round(x·log₂e) in the low bits
+        var k = kShifted - Vector512.Create(ShifterF);
         var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2HiF), xc);
         r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2LoF), r);
-        var p = Vector512.Create(1f / 5040);
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 720));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 120));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 24));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 6));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
+        var p = Vector512.Create(ExpF6);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpF5));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpF4));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpF3));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpF2));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
         p = Vector512.FusedMultiplyAdd(p, r, Vector512<float>.One);
-        var ki = Vector512.ConvertToInt32(k);
-        var k1 = Vector512.ShiftRightArithmetic(ki, 1);
-        var s1 = Vector512.ShiftLeft(k1 + Vector512.Create(127), 23).AsSingle();
-        var s2 = Vector512.ShiftLeft(ki - k1 + Vector512.Create(127), 23).AsSingle();
-        return Vector512.ConditionalSelect(Vector512.Equals(x, x), p * s1 * s2, x);
+        var ki = kShifted.AsInt32() - Vector512.Create(ShifterBitsF);
+        Vector512<float> y;
+        if (Vector512.GreaterThanAny((ki + Vector512.Create(126)).AsUInt32(), Vector512.Create(253u)))
+        {
+            // Some 2ᵏ outside the normal range [2⁻¹²⁶, 2¹²⁷] (subnormal or overflowing result): two factors.
+            var k1 = Vector512.ShiftRightArithmetic(ki, 1);
+            var s1 = Vector512.ShiftLeft(k1 + Vector512.Create(127), 23).AsSingle();
+            var s2 = Vector512.ShiftLeft(ki - k1 + Vector512.Create(127), 23).AsSingle();
+            y = p * s1 * s2;
+        }
+        else
+            y = p * Vector512.ShiftLeft(ki + Vector512.Create(127), 23).AsSingle();
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x), y, x);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<float> ExpF(Vector<float> x)
     {
         var xc = Vector.MinNative(Vector.MaxNative(x, new Vector<float>(ExpMinF)), new Vector<float>(ExpMaxF));
-        var k = Vector.Round(xc * Log2EF);
+        var kShifted = Vector.FusedMultiplyAdd(xc, new Vector<float>(Log2EF), new Vector<float>(ShifterF)); // round(x·log₂e) in the low bits
+        var k = kShifted - new Vector<float>(ShifterF);
         var r = Vector.FusedMultiplyAdd(k, new Vector<float>(-Ln2HiF), xc);
         r = Vector.FusedMultiplyAdd(k, new Vector<float>(-Ln2LoF), r);
-        var p = new Vector<float>(1f / 5040);
-        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(1f / 720));
-        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(1f / 120));
-        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(1f / 24));
-        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(1f / 6));
-        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(0.5f));
+        var p = new Vector<float>(ExpF6);
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(ExpF5));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(ExpF4));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(ExpF3));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(ExpF2));
         p = Vector.FusedMultiplyAdd(p, r, Vector<float>.One);
         p = Vector.FusedMultiplyAdd(p, r, Vector<float>.One);
-        var ki = Vector.ConvertToInt32(k);
-        var k1 = Vector.ShiftRightArithmetic(ki, 1);
-        var s1 = Vector.AsVectorSingle(Vector.ShiftLeft(k1 + new Vector<int>(127), 23));
-        var s2 = Vector.AsVectorSingle(Vector.ShiftLeft(ki - k1 + new Vector<int>(127), 23));
-        return Vector.ConditionalSelect(Vector.Equals(x, x), p * s1 * s2, x);
+        var ki = Vector.AsVectorInt32(kShifted) - new Vector<int>(ShifterBitsF);
+        Vector<float> y;
+        if (Vector.GreaterThanAny(Vector.AsVectorUInt32(ki + new Vector<int>(126)), new Vector<uint>(253u)))
+        {
+            var k1 = Vector.ShiftRightArithmetic(ki, 1);
+            var s1 = Vector.AsVectorSingle(Vector.ShiftLeft(k1 + new Vector<int>(127), 23));
+            var s2 = Vector.AsVectorSingle(Vector.ShiftLeft(ki - k1 + new Vector<int>(127), 23));
+            y = p * s1 * s2;
+        }
+        else
+            y = p * Vector.AsVectorSingle(Vector.ShiftLeft(ki + new Vector<int>(127), 23));
+        return Vector.ConditionalSelect(Vector.Equals(x, x), y, x);
     }
 
     /// <summary>eᵘ − 1 for 0 ≤ u ≤ 2·TanhClampF (so 2ᵏ is a normal number in one factor).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Expm1F(Vector512<float> u)
     {
-        var k = Vector512.Round(u * Log2EF);
+        var kShifted = Vector512.FusedMultiplyAdd(u, Vector512.Create(Log2EF), Vector512.Create(ShifterF));
+        var k = kShifted - Vector512.Create(ShifterF);
         var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2HiF), u);
         r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2LoF), r);
         var p = Vector512.Create(1f / 5040);
@@ -325,14 +356,15 @@ internal static class VectorMath
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1f / 6));
         p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(0.5f));
         var q = Vector512.FusedMultiplyAdd(p, r * r, r);                 // eʳ − 1
-        var s = Vector512.ShiftLeft(Vector512.ConvertToInt32(k) + Vector512.Create(127), 23).AsSingle();
+        var s = Vector512.ShiftLeft(kShifted.AsInt32() - Vector512.Create(ShifterBitsF - 127), 23).AsSingle();
         return Vector512.FusedMultiplyAdd(s, q, s - Vector512<float>.One); // 2ᵏ(eʳ − 1) + (2ᵏ − 1)
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<float> Expm1F(Vector<float> u)
     {
-        var k = Vector.Round(u * Log2EF);
+        var kShifted = Vector.FusedMultiplyAdd(u, new Vector<float>(Log2EF), new Vector<float>(ShifterF));
+        var k = kShifted - new Vector<float>(ShifterF);
         var r = Vector.FusedMultiplyAdd(k, new Vector<float>(-Ln2HiF), u);
         r = Vector.FusedMultiplyAdd(k, new Vector<float>(-Ln2LoF), r);
         var p = new Vector<float>(1f / 5040);
@@ -342,7 +374,7 @@ internal static class VectorMath
         p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(1f / 6));
         p = Vector.FusedMultiplyAdd(p, r, new Vector<float>(0.5f));
         var q = Vector.FusedMultiplyAdd(p, r * r, r);
-        var s = Vector.AsVectorSingle(Vector.ShiftLeft(Vector.ConvertToInt32(k) + new Vector<int>(127), 23));
+        var s = Vector.AsVectorSingle(Vector.ShiftLeft(Vector.AsVectorInt32(kShifted) - new Vector<int>(ShifterBitsF - 127), 23));
         return Vector.FusedMultiplyAdd(s, q, s - Vector<float>.One);
     }
 
@@ -350,54 +382,93 @@ internal static class VectorMath
     private static Vector512<double> ExpD(Vector512<double> x)
     {
         var xc = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(ExpMinD)), Vector512.Create(ExpMaxD));
-        var k = Vector512.Round(xc * Log2ED);
+        var kShifted = Vector512.FusedMultiplyAdd(xc, Vector512.Create(Log2ED), Vector512.Create(ShifterD));
+        var k = kShifted - Vector512.Create(ShifterD);
         var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2HiD), xc);
         r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2LoD), r);
-        var p = TaylorTailD(r);                                            // Σ_{n≥2} rⁿ⁻²/n!
-        p = Vector512.FusedMultiplyAdd(p, r * r, r) + Vector512<double>.One; // 1 + r + r²·tail
-        var ki = Vector512.ConvertToInt64(k);
-        var k1 = Vector512.ShiftRightArithmetic(ki, 1);
-        var s1 = Vector512.ShiftLeft(k1 + Vector512.Create(1023L), 52).AsDouble();
-        var s2 = Vector512.ShiftLeft(ki - k1 + Vector512.Create(1023L), 52).AsDouble();
-        return Vector512.ConditionalSelect(Vector512.Equals(x, x), p * s1 * s2, x);
+        var p = Vector512.Create(ExpD11);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpD10));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpD9));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpD8));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpD7));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpD6));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpD5));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpD4));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpD3));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(ExpD2));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<double>.One);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512<double>.One);
+        var ki = kShifted.AsInt64() - Vector512.Create(ShifterBitsD);
+        Vector512<double> y;
+        if (Vector512.GreaterThanAny((ki + Vector512.Create(1022L)).AsUInt64(), Vector512.Create(2045UL)))
+        {
+            // Some 2ᵏ outside [2⁻¹⁰²², 2¹⁰²³]: two factors.
+            var k1 = Vector512.ShiftRightArithmetic(ki, 1);
+            var s1 = Vector512.ShiftLeft(k1 + Vector512.Create(1023L), 52).AsDouble();
+            var s2 = Vector512.ShiftLeft(ki - k1 + Vector512.Create(1023L), 52).AsDouble();
+            y = p * s1 * s2;
+        }
+        else
+            y = p * Vector512.ShiftLeft(ki + Vector512.Create(1023L), 52).AsDouble();
+        return Vector512.ConditionalSelect(Vector512.Equals(x, x), y, x);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<double> ExpD(Vector<double> x)
     {
         var xc = Vector.MinNative(Vector.MaxNative(x, new Vector<double>(ExpMinD)), new Vector<double>(ExpMaxD));
-        var k = Vector.Round(xc * Log2ED);
+        var kShifted = Vector.FusedMultiplyAdd(xc, new Vector<double>(Log2ED), new Vector<double>(ShifterD));
+        var k = kShifted - new Vector<double>(ShifterD);
         var r = Vector.FusedMultiplyAdd(k, new Vector<double>(-Ln2HiD), xc);
         r = Vector.FusedMultiplyAdd(k, new Vector<double>(-Ln2LoD), r);
-        var p = TaylorTailD(r);
-        p = Vector.FusedMultiplyAdd(p, r * r, r) + Vector<double>.One;
-        var ki = Vector.ConvertToInt64(k);
-        var k1 = Vector.ShiftRightArithmetic(ki, 1);
-        var s1 = Vector.AsVectorDouble(Vector.ShiftLeft(k1 + new Vector<long>(1023L), 52));
-        var s2 = Vector.AsVectorDouble(Vector.ShiftLeft(ki - k1 + new Vector<long>(1023L), 52));
-        return Vector.ConditionalSelect(Vector.Equals(x, x), p * s1 * s2, x);
+        var p = new Vector<double>(ExpD11);
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<double>(ExpD10));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<double>(ExpD9));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<double>(ExpD8));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<double>(ExpD7));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<double>(ExpD6));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<double>(ExpD5));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<double>(ExpD4));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<double>(ExpD3));
+        p = Vector.FusedMultiplyAdd(p, r, new Vector<double>(ExpD2));
+        p = Vector.FusedMultiplyAdd(p, r, Vector<double>.One);
+        p = Vector.FusedMultiplyAdd(p, r, Vector<double>.One);
+        var ki = Vector.AsVectorInt64(kShifted) - new Vector<long>(ShifterBitsD);
+        Vector<double> y;
+        if (Vector.GreaterThanAny(Vector.AsVectorUInt64(ki + new Vector<long>(1022L)), new Vector<ulong>(2045UL)))
+        {
+            var k1 = Vector.ShiftRightArithmetic(ki, 1);
+            var s1 = Vector.AsVectorDouble(Vector.ShiftLeft(k1 + new Vector<long>(1023L), 52));
+            var s2 = Vector.AsVectorDouble(Vector.ShiftLeft(ki - k1 + new Vector<long>(1023L), 52));
+            y = p * s1 * s2;
+        }
+        else
+            y = p * Vector.AsVectorDouble(Vector.ShiftLeft(ki + new Vector<long>(1023L), 52));
+        return Vector.ConditionalSelect(Vector.Equals(x, x), y, x);
     }
 
     /// <summary>eᵘ − 1 for 0 ≤ u ≤ 2·TanhClampD.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<double> Expm1D(Vector512<double> u)
     {
-        var k = Vector512.Round(u * Log2ED);
+        var kShifted = Vector512.FusedMultiplyAdd(u, Vector512.Create(Log2ED), Vector512.Create(ShifterD));
+        var k = kShifted - Vector512.Create(ShifterD);
         var r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2HiD), u);
         r = Vector512.FusedMultiplyAdd(k, Vector512.Create(-Ln2LoD), r);
         var q = Vector512.FusedMultiplyAdd(TaylorTailD(r), r * r, r);
-        var s = Vector512.ShiftLeft(Vector512.ConvertToInt64(k) + Vector512.Create(1023L), 52).AsDouble();
+        var s = Vector512.ShiftLeft(kShifted.AsInt64() - Vector512.Create(ShifterBitsD - 1023L), 52).AsDouble();
         return Vector512.FusedMultiplyAdd(s, q, s - Vector512<double>.One);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<double> Expm1D(Vector<double> u)
     {
-        var k = Vector.Round(u * Log2ED);
+        var kShifted = Vector.FusedMultiplyAdd(u, new Vector<double>(Log2ED), new Vector<double>(ShifterD));
+        var k = kShifted - new Vector<double>(ShifterD);
         var r = Vector.FusedMultiplyAdd(k, new Vector<double>(-Ln2HiD), u);
         r = Vector.FusedMultiplyAdd(k, new Vector<double>(-Ln2LoD), r);
         var q = Vector.FusedMultiplyAdd(TaylorTailD(r), r * r, r);
-        var s = Vector.AsVectorDouble(Vector.ShiftLeft(Vector.ConvertToInt64(k) + new Vector<long>(1023L), 52));
+        var s = Vector.AsVectorDouble(Vector.ShiftLeft(Vector.AsVectorInt64(kShifted) - new Vector<long>(ShifterBitsD - 1023L), 52));
         return Vector.FusedMultiplyAdd(s, q, s - Vector<double>.One);
     }
 
