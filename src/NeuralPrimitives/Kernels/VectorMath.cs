@@ -265,7 +265,7 @@ internal static class VectorMath
     private const float TanhClampF = 10f;                   // 1 − tanh 10 ≈ 4e−9 < ulp(1)/2
     private const float ShifterF = 12582912f;               // 1.5·2²³: x + ShifterF rounds x to an integer held in the low mantissa bits
     private const int ShifterBitsF = 0x4B400000;            // bit pattern of ShifterF
-    // eʳ ≈ 1 + r + Σ_{n=2..6} ExpFn·rⁿ on |r| ≤ ln2/2: Chebyshev fit (mpmath.chebyfit), error 2e−9.
+    // eʳ ≈ 1 + r + Σ_{n=2..6} ExpFn·rⁿ on |r| ≤ ln2/2: mpmath.chebyfit(exp, [−ln2/2, ln2/2], 7), error 2e−9.
     private const float ExpF2 = 0.50000000471177576744f, ExpF3 = 0.16666415514653275427f, ExpF4 = 0.041666352896775156787f;
     private const float ExpF5 = 0.0083751263981533356792f, ExpF6 = 0.0013941108433972674605f;
 
@@ -276,7 +276,7 @@ internal static class VectorMath
     private const double TanhClampD = 20d;                    // 1 − tanh 20 ≈ 8e−18 < ulp(1)/2
     private const double ShifterD = 6755399441055744d;        // 1.5·2⁵²
     private const long ShifterBitsD = 0x4338000000000000;     // bit pattern of ShifterD
-    // eʳ ≈ 1 + r + Σ_{n=2..11} ExpDn·rⁿ on |r| ≤ ln2/2: Chebyshev fit (mpmath.chebyfit), error 3e−18.
+    // eʳ ≈ 1 + r + Σ_{n=2..11} ExpDn·rⁿ on |r| ≤ ln2/2: mpmath.chebyfit(exp, [−ln2/2, ln2/2], 12), error 3e−18.
     private const double ExpD2 = 0.50000000000000183855, ExpD3 = 0.16666666666666680806, ExpD4 = 0.041666666666488095495;
     private const double ExpD5 = 0.0083333333333196006109, ExpD6 = 0.0013888888952314774652, ExpD7 = 0.00019841269890047113707;
     private const double ExpD8 = 0.000024801485482328492419, ExpD9 = 2.7557240918578969823e-6, ExpD10 = 2.7632639639041029744e-7;

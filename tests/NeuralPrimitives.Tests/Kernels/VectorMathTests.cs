@@ -247,6 +247,22 @@ public class VectorMathTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void DoesNotAllocate()
+    {
+        var xf = new float[1000]; var yf = new float[1000];
+        var xd = new double[1000]; var yd = new double[1000];
+        void All()
+        {
+            VectorMath.Exp<float>(xf, yf); VectorMath.Tanh<float>(xf, yf); VectorMath.Sigmoid<float>(xf, yf);
+            VectorMath.Exp<double>(xd, yd); VectorMath.Tanh<double>(xd, yd); VectorMath.Sigmoid<double>(xd, yd);
+        }
+        All(); // warm-up
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10; i++) All();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
     public void OtherTypesFallBackToTensorPrimitives()
     {
         // Half has 11 significant bits: 2e-3 relative is a few of its ulps.
