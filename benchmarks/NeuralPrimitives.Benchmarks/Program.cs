@@ -4,10 +4,25 @@ using NeuralPrimitives.Benchmarks.Compare;
 // Usage:
 //   compare [names...]          our median ms per tracked shape, one JSON object on stdout
 //   compare --list              the known case names
+//   compare --peer onnx [names] ONNX Runtime's median ms for models/<name>.onnx (all models when
+//                               none are named; names without a model are skipped with a note)
 //   (anything else)             BenchmarkDotNet (e.g. --filter '*Gemm*')
 if (args.Length > 0 && args[0] == "compare")
 {
     var rest = args.Skip(1).ToList();
+    int peerAt = rest.IndexOf("--peer");
+    if (peerAt >= 0)
+    {
+        string peer = peerAt + 1 < rest.Count ? rest[peerAt + 1] : "";
+        rest.RemoveRange(peerAt, Math.Min(2, rest.Count - peerAt));
+        if (peer != "onnx")
+        {
+            Console.Error.WriteLine($"Unknown peer '{peer}' (expected: onnx).");
+            return 2;
+        }
+        Console.WriteLine(CompareRunner.ToJson(OnnxPeer.Run(rest, Console.Error)));
+        return 0;
+    }
     if (rest.Contains("--list"))
     {
         foreach (var c in CompareRunner.AllCases()) Console.WriteLine(c.Name);

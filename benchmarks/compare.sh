@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Side-by-side comparison: ours (C#), PyTorch and ONNX Runtime on the same named shapes.
+#
+# Usage: benchmarks/compare.sh [names...]
+#   With no names: every case our runner knows (`compare --list`), or, if it knows none, every
+#   case any peer knows. Each runner is given only the names it has; missing entries print "-".
+#
+# Builds the benchmarks once in Release, then runs, one after another (never concurrently):
+#   ours   dotnet run -c Release --no-build --project benchmarks/NeuralPrimitives.Benchmarks -- compare NAMES
+#   torch  /usr/bin/python3 benchmarks/peers/torch_peer.py NAMES   (OMP_WAIT_POLICY=PASSIVE, 2 threads;
+#          skipped with a note when python3 cannot import torch)
+#   ORT    dotnet run ... -- compare --peer onnx NAMES              (2 intra-op threads, ORT_ENABLE_ALL)
+# and prints: name, ours ms, torch ms, ORT ms, ours/torch, ours/ORT (a ratio < 1 means we are faster).
+# Each runner reports the median of repeated runs after warm-up. Timings drift between processes
+# on a shared VM: repeat the script and compare ratios, not single numbers.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+proj="$root/benchmarks/NeuralPrimitives.Benchmarks"
+python="${PYTHON:-/usr/bin/python3}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+echo "== building benchmarks (Release)" >&2
+dotnet build -c Release "$proj" -nologo -v quiet >&2
+bench() { dotnet run -c Release --no-build --project "$proj" -- "$@"; }
+
+# Which names each runner knows.
+bench compare --list > "$tmp/ours.names"
+ls "$root/benchmarks/models" 2>/dev/null | sed -n 's/\.onnx$//p' > "$tmp/onnx.names" || true
+have_torch=0
+if "$python" -c "import torch" 2>/dev/null; then
+  have_torch=1
+  OMP_WAIT_POLICY=PASSIVE "$python" - "$root/benchmarks/peers" > "$tmp/torch.names" <<'PY'
+import importlib.util, os, sys
+sys.path.insert(0, sys.argv[1])
+spec = importlib.util.spec_from_file_location("torch_peer", os.path.join(sys.argv[1], "torch_peer.py"))
+mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+print("\n".join(mod.load_cases()))
+PY
+else
+  echo "note: $python cannot import torch; PyTorch column skipped" >&2
+  : > "$tmp/torch.names"
+fi
+
+if [ $# -gt 0 ]; then
+  printf '%s\n' "$@" > "$tmp/names"
+elif [ -s "$tmp/ours.names" ]; then
+  cp "$tmp/ours.names" "$tmp/names"
+else
+  cat "$tmp/ours.names" "$tmp/torch.names" "$tmp/onnx.names" | awk '!seen[$0]++' > "$tmp/names"
+fi
+
+# The requested names a runner knows, in the requested order.
+known() { awk 'NR==FNR { k[$0]=1; next } ($0 in k)' "$1" "$tmp/names"; }
+
+run_ours() {
+  mapfile -t n < <(known "$tmp/ours.names")
+  if [ ${#n[@]} -eq 0 ]; then echo '{}'; else echo "== ours: ${n[*]}" >&2; bench compare "${n[@]}"; fi
+}
+run_torch() {
+  mapfile -t n < <(known "$tmp/torch.names")
+  if [ $have_torch -eq 0 ] || [ ${#n[@]} -eq 0 ]; then echo '{}'
+  else echo "== torch: ${n[*]}" >&2; OMP_WAIT_POLICY=PASSIVE "$python" "$root/benchmarks/peers/torch_peer.py" "${n[@]}" --threads 2; fi
+}
+run_onnx() {
+  mapfile -t n < <(known "$tmp/onnx.names")
+  if [ ${#n[@]} -eq 0 ]; then echo '{}'; else echo "== onnxruntime: ${n[*]}" >&2; bench compare --peer onnx "${n[@]}"; fi
+}
+
+run_ours  | tail -n 1 > "$tmp/ours.json"
+run_torch | tail -n 1 > "$tmp/torch.json"
+run_onnx  | tail -n 1 > "$tmp/onnx.json"
+
+# Plain python3 (no torch needed) formats the table.
+python3 - "$tmp" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+load = lambda n: json.load(open(os.path.join(d, n + ".json")))
+ours, torch, onnx = load("ours"), load("torch"), load("onnx")
+names = [l.strip() for l in open(os.path.join(d, "names")) if l.strip()]
+ms = lambda v: f"{v:.4g}" if v is not None else "-"
+ratio = lambda a, b: f"{a / b:.2f}" if a is not None and b else "-"
+rows = [("name", "ours ms", "torch ms", "ORT ms", "ours/torch", "ours/ORT")]
+for n in names:
+    o, t, x = ours.get(n), torch.get(n), onnx.get(n)
+    rows.append((n, ms(o), ms(t), ms(x), ratio(o, t), ratio(o, x)))
+w = [max(len(r[i]) for r in rows) for i in range(6)]
+for i, r in enumerate(rows):
+    print("  ".join(c.ljust(w[j]) if j == 0 else c.rjust(w[j]) for j, c in enumerate(r)))
+    if i == 0:
+        print("  ".join("-" * x for x in w))
+PY
