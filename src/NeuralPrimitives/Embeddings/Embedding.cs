@@ -135,7 +135,7 @@ public sealed class Embedding<T> : Module<T> where T : unmanaged, IBinaryFloatin
         EmbeddingOps.ValidateIndices(idx, NumEmbeddings, nameof(indices));
         if (MaxNorm is double m) EmbeddingOps.RenormRows<T>(Weight.Data, EmbeddingDim, idx, m, NormType);
         var output = _output.Get(EmbeddingOps.ShapeWithLast(ref _outputShape, indices.Lengths, EmbeddingDim));
-        Lookup(idx, output.AsSpan(), null);
+        RowGather.Run<T>(Weight.Data, idx, EmbeddingDim, output.AsSpan());
         idx.CopyTo(EmbeddingOps.IntBuffer(ref _indices, idx.Length));
         _count = idx.Length;
         return output;
@@ -150,18 +150,11 @@ public sealed class Embedding<T> : Module<T> where T : unmanaged, IBinaryFloatin
         EmbeddingOps.ValidateIndices(idx, NumEmbeddings, nameof(indices));
         nint[]? shape = null;
         var output = Tensor.Create(new T[idx.Length * EmbeddingDim], EmbeddingOps.ShapeWithLast(ref shape, indices.Lengths, EmbeddingDim));
-        Lookup(idx, output.AsSpan(), MaxNorm);
-        return output;
-    }
-
-    private void Lookup(ReadOnlySpan<int> idx, Span<T> y, double? renormOnTheFly)
-    {
         int d = EmbeddingDim;
         ReadOnlySpan<T> w = Weight.Data;
-        if (renormOnTheFly is null)
-            for (int i = 0; i < idx.Length; i++) w.Slice(idx[i] * d, d).CopyTo(y.Slice(i * d, d));
-        else
-            for (int i = 0; i < idx.Length; i++) EmbeddingOps.CopyRow(w, d, idx[i], y.Slice(i * d, d), renormOnTheFly, NormType);
+        var y = output.AsSpan();
+        for (int i = 0; i < idx.Length; i++) EmbeddingOps.CopyRow(w, d, idx[i], y.Slice(i * d, d), MaxNorm, NormType);
+        return output;
     }
 
     /// <summary>

@@ -281,6 +281,35 @@ public class EmbeddingTests
     }
 
     [Fact]
+    public void LargeLookupsCopyEveryRow()
+    {
+        // A large gather (with prefetching) over several calls.
+        var rng = new Rng(12);
+        var emb = new Embedding<float>(5000, 64, rng: rng);
+        for (int rep = 0; rep < 30; rep++)
+        {
+            var idx = RandomIndices(rng, 4096, 5000);
+            var y = emb.Forward(Ints(idx, 64, 64)).ToArray();
+            for (int i = 0; i < idx.Length; i++)
+                Assert.True(emb.Weight.Data.AsSpan(idx[i] * 64, 64).SequenceEqual(y.AsSpan(i * 64, 64)), $"row {i} (rep {rep})");
+        }
+    }
+
+    [Fact]
+    public void LargeWarmForwardAllocatesNothing()
+    {
+        var rng = new Rng(13);
+        var emb = new Embedding<float>(5000, 64, sparse: true, rng: rng);
+        var idx = Ints(RandomIndices(rng, 4096, 5000), 64, 64);
+        var dy = TestData.Tensor<float>(rng, 64, 64, 64);
+        void Step() { emb.Forward(idx); emb.Backward(dy); emb.Weight.ZeroGrad(); }
+        for (int i = 0; i < 20; i++) Step();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 50; i++) Step();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
     public void FloatLookupCopiesTheRows()
     {
         var rng = new Rng(9);
