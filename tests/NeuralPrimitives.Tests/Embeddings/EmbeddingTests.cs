@@ -310,6 +310,19 @@ public class EmbeddingTests
     }
 
     [Fact]
+    public void InferIsThreadSafeOnSharedWeights()
+    {
+        var rng = new Rng(14);
+        var emb = new Embedding<float>(300, 24, maxNorm: 3, rng: rng);
+        var inputs = Enumerable.Range(0, 8).Select(_ => Ints(RandomIndices(rng, 40, 300), 5, 8)).ToArray();
+        var before = (float[])emb.Weight.Data.Clone();
+        var sequential = inputs.Select(x => emb.Infer(x).ToArray()).ToArray();
+        Parallel.For(0, inputs.Length * 8, new ParallelOptions { MaxDegreeOfParallelism = 4 },
+            i => Assert.Equal(sequential[i % inputs.Length], emb.Infer(inputs[i % inputs.Length]).ToArray()));
+        Assert.Equal(before, emb.Weight.Data);
+    }
+
+    [Fact]
     public void FloatLookupCopiesTheRows()
     {
         var rng = new Rng(9);

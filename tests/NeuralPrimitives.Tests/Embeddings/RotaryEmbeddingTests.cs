@@ -126,6 +126,21 @@ public class RotaryEmbeddingTests
     }
 
     [Fact]
+    public void InferIsThreadSafeWhileTheCacheGrows()
+    {
+        // Many threads ask for ever larger positions at once: the cos/sin cache is rebuilt under them.
+        var rng = new Rng(21);
+        var x = TestData.Tensor<double>(rng, 2, 3, 16);
+        var shared = new RotaryEmbedding<double>(16, initialPositions: 1);
+        Parallel.For(0, 64, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            int offset = 37 * i;
+            var expected = Reference(x.ToArray(), 3, 16, offset, RotaryStyle.RotateHalf);
+            TestData.AssertClose<double>(expected, shared.Infer(x, offset).AsReadOnlySpan(), 1e-10, 1e-10, $"offset {offset}");
+        });
+    }
+
+    [Fact]
     public void BadInputIsRejected()
     {
         var odd = Assert.Throws<ArgumentOutOfRangeException>(() => new RotaryEmbedding<float>(7));
