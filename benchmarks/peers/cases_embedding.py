@@ -6,6 +6,8 @@ emb_fwdbwd         forward, out.sum().backward(), weight.grad = None: PyTorch's 
                    extra accumulate pass), so this is the fastest dense training loop, not a handicapped one.
 emb_fwdbwd_dense   the same as emb_fwdbwd (our side uses a dense gradient for this name).
 emb_fwdbwd_sparse  the same with nn.Embedding(sparse=True) (a sparse COO gradient, then set to None).
+embbag_fwd         nn.EmbeddingBag(mode="sum"), the same indices flattened as 32 bags of 128 (1-D + offsets).
+embbag_fwdbwd      forward, out.sum().backward(), weight.grad = None (dense gradient).
 """
 import torch
 
@@ -36,9 +38,26 @@ def _fwdbwd(sparse):
     return setup
 
 
+def _bag(backward):
+    def setup():
+        bag = torch.nn.EmbeddingBag(V, D, mode="sum")
+        idx = _indices().flatten()
+        offsets = torch.arange(0, B * T, T)
+        if not backward:
+            return lambda: bag(idx, offsets)
+
+        def step():
+            bag(idx, offsets).sum().backward()
+            bag.weight.grad = None
+        return step
+    return setup
+
+
 CASES = {
     "emb_fwd": _fwd,
     "emb_fwdbwd": _fwdbwd(False),
     "emb_fwdbwd_dense": _fwdbwd(False),
     "emb_fwdbwd_sparse": _fwdbwd(True),
+    "embbag_fwd": _bag(False),
+    "embbag_fwdbwd": _bag(True),
 }

@@ -10,6 +10,8 @@ namespace NeuralPrimitives.Benchmarks.Compare;
 /// (the design), PyTorch with its default dense gradient (set to None between steps).</item>
 /// <item><c>emb_fwdbwd_dense</c>: the same with a dense [V, D] gradient on both sides (ours zeroes it in place).</item>
 /// <item><c>emb_fwdbwd_sparse</c>: the same with a sparse gradient on both sides (PyTorch <c>sparse=True</c>).</item>
+/// <item><c>embbag_fwd</c>, <c>embbag_fwdbwd</c>: EmbeddingBag, mode sum, the same 4,096 indices as 32 bags of 128
+/// (1-D input + offsets); fwdbwd as emb_fwdbwd (ours row-sparse, PyTorch dense set to None).</item>
 /// </list>
 /// </summary>
 public sealed class EmbeddingSuite : ICompareSuite
@@ -22,6 +24,17 @@ public sealed class EmbeddingSuite : ICompareSuite
         var idx = new int[B * T];
         for (int i = 0; i < idx.Length; i++) idx[i] = rng.NextInt(V);
         return Tensor.Create(idx, [B, T]);
+    }
+
+    private static (EmbeddingBag<float> Bag, Tensor<int> Input, Tensor<int> Offsets, Tensor<float> DOut) Bag()
+    {
+        var bag = new EmbeddingBag<float>(V, D, EmbeddingBagMode.Sum, sparse: true, rng: new Rng(1));
+        var input = Tensor.Create(Indices().ToArray(), [B * T]);
+        var offsets = new int[B];
+        for (int b = 0; b < B; b++) offsets[b] = b * T;
+        var ones = new float[B * D];
+        Array.Fill(ones, 1f);
+        return (bag, input, Tensor.Create(offsets, [B]), Tensor.Create(ones, [B, D]));
     }
 
     private static Action FwdBwd(bool sparse)
@@ -51,5 +64,20 @@ public sealed class EmbeddingSuite : ICompareSuite
         yield return new("emb_fwdbwd", () => FwdBwd(sparse: true));
         yield return new("emb_fwdbwd_dense", () => FwdBwd(sparse: false));
         yield return new("emb_fwdbwd_sparse", () => FwdBwd(sparse: true));
+        yield return new("embbag_fwd", () =>
+        {
+            var (bag, input, offsets, _) = Bag();
+            return () => bag.Forward(input, offsets);
+        });
+        yield return new("embbag_fwdbwd", () =>
+        {
+            var (bag, input, offsets, dOut) = Bag();
+            return () =>
+            {
+                bag.Forward(input, offsets);
+                bag.Backward(dOut);
+                bag.Weight.ZeroGrad();
+            };
+        });
     }
 }

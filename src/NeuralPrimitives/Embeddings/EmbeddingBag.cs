@@ -236,6 +236,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
             }
             for (int i = bounds[b]; i < bounds[b + 1]; i++)
             {
+                if (i + RowGather.PrefetchDistance < idx.Length) RowGather.Prefetch(w, idx[i + RowGather.PrefetchDistance], d);
                 int r = idx[i];
                 if (r == pad) continue;
                 var row = w.Slice(r * d, d);
