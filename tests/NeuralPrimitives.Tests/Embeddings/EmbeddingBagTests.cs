@@ -1,0 +1,251 @@
+using NeuralPrimitives.Tests.Support;
+using Xunit;
+using static NeuralPrimitives.Tests.Embeddings.EmbeddingTests;
+
+namespace NeuralPrimitives.Tests.Embeddings;
+
+public class EmbeddingBagTests
+{
+    private static EmbeddingBag<double> Bag(Fixture f, EmbeddingBagMode mode, int? pad = null, bool includeLastOffset = false)
+    {
+        var bag = new EmbeddingBag<double>(f.Meta.GetProperty("V").GetInt32(), f.Meta.GetProperty("D").GetInt32(), mode, pad, includeLastOffset: includeLastOffset);
+        bag.Weight.Load(f.Data("weight"));
+        return bag;
+    }
+
+    [Theory]
+    [InlineData(EmbeddingBagMode.Sum, "sum")]
+    [InlineData(EmbeddingBagMode.Mean, "mean")]
+    [InlineData(EmbeddingBagMode.Max, "max")]
+    public void MatchesPyTorchWithOffsetsAndAnEmptyBag(EmbeddingBagMode mode, string name)
+    {
+        var f = Fixture.Load("embeddings_embedding_bag");
+        var bag = Bag(f, mode);
+        var y = bag.Forward(Ints(f.Ints("indices"), f.Shape("indices")), Ints(f.Ints("offsets"), f.Shape("offsets")));
+        TestData.AssertClose<double>(f.Data($"{name}_output"), y.AsReadOnlySpan(), 1e-13, 1e-13, "output");
+        Assert.Null(bag.Backward(f.Tensor<double>($"{name}_dout")));
+        TestData.AssertClose<double>(f.Data($"{name}_grad"), bag.Weight.Grad, 1e-13, 1e-13, "grad");
+        Assert.All(y.AsSpan().Slice(3, 3).ToArray(), v => Assert.Equal(0, v)); // bag 1 is empty
+    }
+
+    [Theory]
+    [InlineData(EmbeddingBagMode.Sum, "sum")]
+    [InlineData(EmbeddingBagMode.Mean, "mean")]
+    [InlineData(EmbeddingBagMode.Max, "max")]
+    public void MatchesPyTorchWithTwoDimensionalInput(EmbeddingBagMode mode, string name)
+    {
+        var f = Fixture.Load("embeddings_embedding_bag");
+        var bag = Bag(f, mode);
+        var y = bag.Forward(Ints(f.Ints("indices2d"), f.Shape("indices2d")));
+        TestData.AssertClose<double>(f.Data($"2d_{name}_output"), y.AsReadOnlySpan(), 1e-13, 1e-13, "output");
+        bag.Backward(f.Tensor<double>($"2d_{name}_dout"));
+        TestData.AssertClose<double>(f.Data($"2d_{name}_grad"), bag.Weight.Grad, 1e-13, 1e-13, "grad");
+    }
+
+    [Theory]
+    [InlineData(EmbeddingBagMode.Sum, "sum")]
+    [InlineData(EmbeddingBagMode.Mean, "mean")]
+    [InlineData(EmbeddingBagMode.Max, "max")]
+    public void MatchesPyTorchWithPaddingIndex(EmbeddingBagMode mode, string name)
+    {
+        var f = Fixture.Load("embeddings_embedding_bag");
+        var bag = Bag(f, mode, f.Meta.GetProperty("padding_idx").GetInt32());
+        var y = bag.Forward(Ints(f.Ints("indices"), f.Shape("indices")), Ints(f.Ints("offsets"), f.Shape("offsets")));
+        TestData.AssertClose<double>(f.Data($"pad_{name}_output"), y.AsReadOnlySpan(), 1e-13, 1e-13, "output");
+        bag.Backward(f.Tensor<double>($"pad_{name}_dout"));
+        TestData.AssertClose<double>(f.Data($"pad_{name}_grad"), bag.Weight.Grad, 1e-13, 1e-13, "grad");
+    }
+
+    [Fact]
+    public void MatchesPyTorchWithPerSampleWeights()
+    {
+        var f = Fixture.Load("embeddings_embedding_bag");
+        var bag = Bag(f, EmbeddingBagMode.Sum);
+        var y = bag.Forward(Ints(f.Ints("indices"), f.Shape("indices")), Ints(f.Ints("offsets"), f.Shape("offsets")), f.Tensor<double>("psw"));
+        TestData.AssertClose<double>(f.Data("psw_output"), y.AsReadOnlySpan(), 1e-13, 1e-13, "output");
+        var dPsw = bag.Backward(f.Tensor<double>("psw_dout"));
+        Assert.NotNull(dPsw);
+        TestData.AssertClose<double>(f.Data("psw_grad"), bag.Weight.Grad, 1e-13, 1e-13, "grad");
+        TestData.AssertClose<double>(f.Data("psw_dpsw"), dPsw.AsReadOnlySpan(), 1e-13, 1e-13, "d per_sample_weights");
+    }
+
+    [Fact]
+    public void MatchesPyTorchWithIncludeLastOffset()
+    {
+        var f = Fixture.Load("embeddings_embedding_bag");
+        var bag = Bag(f, EmbeddingBagMode.Sum, includeLastOffset: true);
+        var y = bag.Forward(Ints(f.Ints("indices"), f.Shape("indices")), Ints(f.Ints("last_offsets"), f.Shape("last_offsets")));
+        Assert.Equal(new nint[] { 3, 3 }, y.Lengths.ToArray());
+        TestData.AssertClose<double>(f.Data("last_output"), y.AsReadOnlySpan(), 1e-13, 1e-13, "output");
+    }
+
+    // Random bags over a small vocabulary: sizes 0..3 (empty and single-element bags are common), duplicates, padding.
+    private static (int[] Indices, int[] Offsets) RandomBags(Rng rng, int bags, int v, int? pad)
+    {
+        var idx = new List<int>();
+        var off = new int[bags];
+        for (int b = 0; b < bags; b++)
+        {
+            off[b] = idx.Count;
+            int size = rng.NextInt(4);
+            for (int i = 0; i < size; i++) idx.Add(pad is int p && rng.NextDouble() < 0.25 ? p : rng.NextInt(v));
+        }
+        return (idx.ToArray(), off);
+    }
+
+    // Independent reference forward: per bag, from explicit lists of rows.
+    private static double[] Reference(double[] w, int d, int[] idx, int[] off, EmbeddingBagMode mode, int? pad, double[]? psw)
+    {
+        var y = new double[off.Length * d];
+        for (int b = 0; b < off.Length; b++)
+        {
+            int end = b + 1 < off.Length ? off[b + 1] : idx.Length;
+            var members = Enumerable.Range(off[b], end - off[b]).Where(i => idx[i] != pad).ToList();
+            for (int j = 0; j < d; j++)
+            {
+                if (members.Count == 0) continue;
+                var vals = members.Select(i => w[idx[i] * d + j] * (psw?[i] ?? 1)).ToList();
+                y[b * d + j] = mode switch
+                {
+                    EmbeddingBagMode.Sum => vals.Sum(),
+                    EmbeddingBagMode.Mean => vals.Sum() / vals.Count,
+                    _ => vals.Max(),
+                };
+            }
+        }
+        return y;
+    }
+
+    [NpProperty]
+    public void ForwardMatchesReferenceAndGradientCheckPasses(SmallDim v, SmallDim d, SmallDim bags, int modeSeed, bool usePadding, bool weighted, bool sparse, Seed seed)
+    {
+        var rng = seed.Rng();
+        var mode = (EmbeddingBagMode)Math.Abs(modeSeed % 3);
+        int? pad = usePadding ? rng.NextInt(v) : null;
+        bool withWeights = weighted && mode == EmbeddingBagMode.Sum;
+        var bag = new EmbeddingBag<double>(v, d, mode, pad, sparse: sparse, rng: rng);
+        var (idx, off) = RandomBags(rng, bags, v, pad);
+        var psw = withWeights ? TestData.Normal(rng, idx.Length) : null;
+        var input = Ints(idx, idx.Length);
+        var offsets = Ints(off, off.Length);
+
+        var y = bag.Forward(input, offsets, psw is null ? null : Tensor.Create(psw, [idx.Length]));
+        TestData.AssertClose<double>(Reference(bag.Weight.Data, d, idx, off, mode, pad, psw), y.AsReadOnlySpan(), 1e-12, 1e-12, "forward");
+        TestData.AssertClose<double>(y.ToArray(), bag.Infer(input, offsets, psw is null ? null : Tensor.Create(psw, [idx.Length])).AsReadOnlySpan(), 0, 0, "infer");
+
+        var problem = new GradientCheckProblem
+        {
+            Inputs = psw is null ? [] : [("perSampleWeights", psw)],
+            Parameters = [("weight", bag.Weight)],
+            Forward = () => [bag.Forward(input, offsets, psw is null ? null : Tensor.Create(psw, [idx.Length])).ToArray()],
+            Backward = dOut =>
+            {
+                var o = bag.Forward(input, offsets, psw is null ? null : Tensor.Create(psw, [idx.Length]));
+                var dPsw = bag.Backward(Tensor.Create(dOut[0], o.Lengths));
+                return psw is null ? [] : [dPsw!.ToArray()];
+            },
+        };
+        var result = GradientCheck.Run(problem);
+        Assert.True(result.Passed, $"mode {mode}, bags [{string.Join(",", off)}] of [{string.Join(",", idx)}], pad {pad}\n{result}");
+    }
+
+    [NpProperty]
+    public void SparseRowGradientEqualsDenseGradient(SmallDim v, Dim d, SmallDim bags, int modeSeed, Seed seed)
+    {
+        var mode = (EmbeddingBagMode)Math.Abs(modeSeed % 3);
+        var rng = seed.Rng();
+        var dense = new EmbeddingBag<double>(v, d, mode, rng: new Rng(seed.Value));
+        var sparse = new EmbeddingBag<double>(v, d, mode, sparse: true, rng: new Rng(seed.Value));
+        var (idx, off) = RandomBags(rng, bags, v, null);
+        var dy = Tensor.Create(TestData.Normal(rng, bags * d), [bags, (nint)(int)d]);
+        dense.Forward(Ints(idx, idx.Length), Ints(off, off.Length)); dense.Backward(dy);
+        sparse.Forward(Ints(idx, idx.Length), Ints(off, off.Length)); sparse.Backward(dy);
+        var g = new double[v * d];
+        sparse.Weight.CopyGradTo(g);
+        TestData.AssertClose<double>(dense.Weight.Grad, g, 1e-12, 1e-12);
+        Assert.True(sparse.Weight.SparseGrad!.Count <= idx.Distinct().Count());
+    }
+
+    [Fact]
+    public void MaxRoutesTheGradientToTheArgMaxRow()
+    {
+        var bag = new EmbeddingBag<double>(3, 2, EmbeddingBagMode.Max);
+        bag.Weight.Load([1, 5, 3, 2, -1, 9]);
+        var y = bag.Forward(Ints([0, 1, 2], 1, 3));
+        Assert.Equal(new double[] { 3, 9 }, y.ToArray());
+        bag.Backward(Tensor.Create(new double[] { 10, 20 }, [1, 2]));
+        Assert.Equal(new double[] { 0, 0, 10, 0, 0, 20 }, bag.Weight.Grad);
+    }
+
+    [Fact]
+    public void MaxNormRenormalisesLookedUpRowsInPlace()
+    {
+        var bag = new EmbeddingBag<double>(3, 2, EmbeddingBagMode.Sum, maxNorm: 1);
+        bag.Weight.Load([3, 4, 0.3, 0.4, 6, 8]);
+        var inferred = bag.Infer(Ints([0, 1], 1, 2)).ToArray();
+        Assert.Equal(3, bag.Weight.Data[0]); // Infer does not write
+        var y = bag.Forward(Ints([0, 1], 1, 2)).ToArray();
+        double s = 1 / (5 + 1e-7);
+        TestData.AssertClose<double>([3 * s, 4 * s, 0.3, 0.4, 6, 8], bag.Weight.Data, 1e-15);
+        TestData.AssertClose<double>([3 * s + 0.3, 4 * s + 0.4], y, 1e-15);
+        TestData.AssertClose<double>(y, inferred, 1e-15);
+    }
+
+    [Fact]
+    public void BadOffsetsAreRejectedWithTheNumbers()
+    {
+        var bag = new EmbeddingBag<float>(10, 3);
+        var input = Ints([1, 2, 3, 4], 4);
+        var e = Assert.Throws<ArgumentException>(() => bag.Forward(input, Ints([0, 3, 2], 3)));
+        Assert.Equal("offsets", e.ParamName);
+        Assert.Contains("offsets[2] = 2 < offsets[1] = 3", e.Message);
+        var past = Assert.Throws<ArgumentException>(() => bag.Forward(input, Ints([0, 5], 2)));
+        Assert.Contains("offsets[1] = 5", past.Message); Assert.Contains("≤ 4", past.Message);
+        var start = Assert.Throws<ArgumentException>(() => bag.Forward(input, Ints([1, 2], 2)));
+        Assert.Contains("offsets[0] must be 0, got 1", start.Message);
+        Assert.Equal("offsets", Assert.Throws<ArgumentException>(() => bag.Forward(input)).ParamName);
+        Assert.Equal("offsets", Assert.Throws<ArgumentException>(() => bag.Forward(Ints([1, 2], 1, 2), Ints([0], 1))).ParamName);
+        Assert.Equal("offsets", Assert.Throws<ArgumentException>(() => bag.Forward(input, Ints([0, 1], 1, 2))).ParamName);
+        Assert.Equal("offsets", Assert.Throws<ArgumentException>(() => new EmbeddingBag<float>(10, 3, includeLastOffset: true).Forward(input, Ints([0], 1))).ParamName);
+        var rank = Assert.Throws<ArgumentException>(() => bag.Forward(Ints(new int[8], 2, 2, 2)));
+        Assert.Equal("input", rank.ParamName); Assert.Contains("[2, 2, 2]", rank.Message);
+    }
+
+    [Fact]
+    public void BadIndicesAndWeightsAreRejected()
+    {
+        var bag = new EmbeddingBag<float>(10, 3);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => bag.Forward(Ints([1, 2, 30, 4], 2, 2)));
+        Assert.Equal("input", e.ParamName); Assert.Equal(30, e.ActualValue); Assert.Contains("flat position 2", e.Message);
+        var w = Assert.Throws<ArgumentException>(() => bag.Forward(Ints([1, 2], 1, 2), null, Tensor.Create(new float[2], [1, 2])));
+        Assert.Equal("perSampleWeights", w.ParamName); Assert.Contains("Sum", w.Message); Assert.Contains("Mean", w.Message);
+        var sum = new EmbeddingBag<float>(10, 3, EmbeddingBagMode.Sum);
+        var s = Assert.Throws<ArgumentException>(() => sum.Forward(Ints([1, 2], 1, 2), null, Tensor.Create(new float[3], [3])));
+        Assert.Equal("perSampleWeights", s.ParamName); Assert.Contains("[1, 2]", s.Message); Assert.Contains("[3]", s.Message);
+        Assert.Throws<InvalidOperationException>(() => sum.Backward(Tensor.Create(new float[3], [1, 3])));
+        sum.Forward(Ints([1, 2], 1, 2));
+        var d = Assert.Throws<ArgumentException>(() => sum.Backward(Tensor.Create(new float[6], [2, 3])));
+        Assert.Equal("dOutput", d.ParamName); Assert.Contains("[1, 3]", d.Message); Assert.Contains("[2, 3]", d.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new EmbeddingBag<float>(10, 3, (EmbeddingBagMode)7));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new EmbeddingBag<float>(10, 3, paddingIdx: 10));
+    }
+
+    [Theory]
+    [InlineData(EmbeddingBagMode.Sum, true)]
+    [InlineData(EmbeddingBagMode.Mean, false)]
+    [InlineData(EmbeddingBagMode.Max, true)]
+    public void WarmTrainingStepAllocatesNothing(EmbeddingBagMode mode, bool sparse)
+    {
+        var bag = new EmbeddingBag<float>(500, 16, mode, paddingIdx: 0, sparse: sparse, rng: new Rng(3));
+        var rng = new Rng(5);
+        var input = Ints(RandomIndices(rng, 40, 500), 40);
+        var offsets = Ints([0, 5, 5, 17, 30], 5);
+        var psw = mode == EmbeddingBagMode.Sum ? TestData.Tensor<float>(rng, 40) : null;
+        var dy = TestData.Tensor<float>(rng, 5, 16);
+        void Step() { bag.Forward(input, offsets, psw); bag.Backward(dy); bag.Weight.ZeroGrad(); }
+        for (int i = 0; i < 5; i++) Step();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 20; i++) Step();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+}
