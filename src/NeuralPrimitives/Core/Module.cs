@@ -57,10 +57,13 @@ public abstract class Module<T> where T : unmanaged, IBinaryFloatingPointIeee754
         throw new KeyNotFoundException($"No parameter named '{name}'. Parameters: {string.Join(", ", NamedParameters().Select(np => np.Name))}.");
     }
 
-    /// <summary>Resets every parameter's accumulated gradient to zero.</summary>
+    private Parameter<T>[]? _allParameters;
+
+    /// <summary>Resets every parameter's accumulated gradient to zero. Allocates nothing after the first call.</summary>
+    /// <remarks>A module's set of parameters is fixed once it is constructed; the flattened list is cached here.</remarks>
     public void ZeroGrad()
     {
-        foreach (var p in Parameters()) p.ZeroGrad();
+        foreach (var p in _allParameters ??= Parameters().ToArray()) p.ZeroGrad();
     }
 }
 

@@ -45,3 +45,16 @@ public class ParameterTests
         Assert.Single(new Linear<float>(3, 2, bias: false).Parameters());
     }
 }
+
+public class ModuleZeroGradTests
+{
+    [Fact]
+    public void ZeroGradClearsEveryParameterAndAllocatesNothing()
+    {
+        var lstm = new Lstm<float>(4, 3, numLayers: 2, bidirectional: true);
+        foreach (var p in lstm.Parameters()) Array.Fill(p.Grad, 1f);
+        lstm.ZeroGrad();
+        Assert.All(lstm.Parameters(), p => Assert.All(p.Grad, g => Assert.Equal(0f, g)));
+        Assert.Equal(0, NeuralPrimitives.Tests.Support.Allocations.SteadyStateBytes(lstm.ZeroGrad));
+    }
+}

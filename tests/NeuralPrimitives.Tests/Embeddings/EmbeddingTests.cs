@@ -274,10 +274,7 @@ public class EmbeddingTests
         // Parameter.ZeroGrad (O(touched rows) when sparse). Module.ZeroGrad enumerates Parameters() through
         // iterators and allocates ~200 bytes per call (Core/Module.cs, outside this area; reported).
         void Step() { emb.Forward(idx); emb.Backward(dy); emb.Weight.ZeroGrad(); }
-        for (int i = 0; i < 5; i++) Step();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 20; i++) Step();
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, Allocations.SteadyStateBytes(Step, warmup: 10, steps: 20));
     }
 
     [Fact]
@@ -303,10 +300,7 @@ public class EmbeddingTests
         var idx = Ints(RandomIndices(rng, 4096, 5000), 64, 64);
         var dy = TestData.Tensor<float>(rng, 64, 64, 64);
         void Step() { emb.Forward(idx); emb.Backward(dy); emb.Weight.ZeroGrad(); }
-        for (int i = 0; i < 20; i++) Step();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 50; i++) Step();
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, Allocations.SteadyStateBytes(Step, warmup: 20, steps: 50));
     }
 
     [Fact]

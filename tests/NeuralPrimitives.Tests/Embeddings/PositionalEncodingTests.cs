@@ -121,9 +121,6 @@ public class PositionalEncodingTests
         var pe = new SinusoidalPositionalEncoding<float>(32, 64, batchFirst: true);
         var learned = new LearnedPositionalEmbedding<float>(64, 32, batchFirst: true, rng: rng);
         void Step() { pe.Backward(pe.Forward(x)); learned.Backward(learned.Forward(x, 3)); learned.Weight.ZeroGrad(); }
-        for (int i = 0; i < 5; i++) Step();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 20; i++) Step();
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.Equal(0, Allocations.SteadyStateBytes(Step, warmup: 10, steps: 20));
     }
 }

@@ -149,10 +149,7 @@ public class RecurrentBpttTests(ITestOutputHelper output)
         var x = TestData.Tensor<float>(rng, 8, 4, 16);
         var dy = TestData.Tensor<float>(rng, 8, 4, layer.D * layer.P);
         int[] lengths = [8, 3, 5, 8];
-        for (int i = 0; i < 3; i++) { layer.Forward(x, lengths: lengths); layer.Backward(dy); }
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 3; i++) { layer.Forward(x, lengths: lengths); layer.Backward(dy); }
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        long allocated = Allocations.SteadyStateBytes(() => { layer.Forward(x, lengths: lengths); layer.Backward(dy); }, warmup: 10, steps: 3);
         Assert.Equal(0, allocated);
     }
 }

@@ -292,10 +292,7 @@ public class RecurrentFixtureTests
             _ => new Gru<float>(I, H, numLayers: 2, batchFirst: bf, bidirectional: true, rng: new Rng(1)) is var m3
                 ? () => { m3.Forward(x, h0, lengths); m3.Backward(rOut, rH); } : null!,
         };
-        for (int i = 0; i < 3; i++) step();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 5; i++) step();
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        long allocated = Allocations.SteadyStateBytes(step, warmup: 10, steps: 5);
         Assert.True(allocated == 0, $"{name}: 5 Forward+Backward steps after warm-up allocated {allocated} bytes (expected 0).");
     }
 
