@@ -30,7 +30,7 @@ namespace NeuralPrimitives;
 /// at a time and return module-owned tensors valid until the next call; <see cref="Infer"/> is thread-safe and allocates.
 /// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class GruCell<T> : Module<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+public sealed class GruCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
     private readonly TensorBuffer<T> _h = new(), _dx = new(), _dh = new();
     private readonly TensorBuffer<T> _x = new(), _hPrev = new(), _gx = new(), _gh = new(), _dGx = new(), _dGh = new();
@@ -42,47 +42,8 @@ public sealed class GruCell<T> : Module<T> where T : unmanaged, IBinaryFloatingP
     /// <param name="bias">Whether to learn <c>bias_ih</c> and <c>bias_hh</c>.</param>
     /// <param name="rng">Random source for initialisation; <see cref="Rng.Default"/> when null.</param>
     public GruCell(int inputSize, int hiddenSize, bool bias = true, Rng? rng = null)
+        : base(inputSize, hiddenSize, 3, bias, rng)
     {
-        Guard.Positive(inputSize);
-        Guard.Positive(hiddenSize);
-        InputSize = inputSize;
-        HiddenSize = hiddenSize;
-        WeightIh = new Parameter<T>("weight_ih", 3 * hiddenSize, inputSize);
-        WeightHh = new Parameter<T>("weight_hh", 3 * hiddenSize, hiddenSize);
-        if (bias)
-        {
-            BiasIh = new Parameter<T>("bias_ih", 3 * hiddenSize);
-            BiasHh = new Parameter<T>("bias_hh", 3 * hiddenSize);
-        }
-        rng ??= Rng.Default;
-        foreach (var p in OwnParameters()) Init.UniformFanIn(p, hiddenSize, rng);
-    }
-
-    /// <summary>Features of the input.</summary>
-    public int InputSize { get; }
-
-    /// <summary>Features of the hidden state.</summary>
-    public int HiddenSize { get; }
-
-    /// <summary><c>weight_ih</c> [3H, I] (rows r, z, n).</summary>
-    public Parameter<T> WeightIh { get; }
-
-    /// <summary><c>weight_hh</c> [3H, H] (rows r, z, n).</summary>
-    public Parameter<T> WeightHh { get; }
-
-    /// <summary><c>bias_ih</c> [3H], or null without bias.</summary>
-    public Parameter<T>? BiasIh { get; }
-
-    /// <summary><c>bias_hh</c> [3H], or null without bias.</summary>
-    public Parameter<T>? BiasHh { get; }
-
-    /// <inheritdoc />
-    protected override IEnumerable<Parameter<T>> OwnParameters()
-    {
-        yield return WeightIh;
-        yield return WeightHh;
-        if (BiasIh is not null) yield return BiasIh;
-        if (BiasHh is not null) yield return BiasHh;
     }
 
     /// <summary>Training forward of one step; caches what <see cref="Backward"/> needs.</summary>

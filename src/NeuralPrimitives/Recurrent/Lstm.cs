@@ -30,15 +30,13 @@ namespace NeuralPrimitives;
 /// states are those at its length, and the reverse direction starts at each sequence's own end.</para>
 /// <para>Truncated BPTT: pass the <c>HN</c>, <c>CN</c> returned by one chunk's <see cref="Forward"/> as <c>h0</c>, <c>c0</c>
 /// of the next (they are copied on entry); the gradient then stops at the chunk boundary.</para>
-/// <para>Dropout between layers uses <see cref="DropoutRng"/>; set <see cref="ResampleDropout"/> to false
+/// <para>Dropout between layers uses <see cref="RecurrentLayer{T}.DropoutRng"/>; set <see cref="RecurrentLayer{T}.ResampleDropout"/> to false
 /// to reuse the same masks on every forward (for gradient checks).</para>
 /// <para>Outputs returned by <see cref="Forward"/>/<see cref="Backward"/> are module-owned and valid until the next call.</para>
 /// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class Lstm<T> : Module<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+public sealed class Lstm<T> : RecurrentLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly RecurrentEngine<T> _engine;
-
     /// <summary>Creates the layer with PyTorch's initialisation: every weight and bias ~ U(±1/√hiddenSize).</summary>
     /// <param name="inputSize">Features per input timestep (≥ 1).</param>
     /// <param name="hiddenSize">Features of the cell state (≥ 1).</param>
@@ -48,58 +46,25 @@ public sealed class Lstm<T> : Module<T> where T : unmanaged, IBinaryFloatingPoin
     /// <param name="dropout">Dropout probability on the outputs of every layer except the last, in training mode (0 ≤ p &lt; 1).</param>
     /// <param name="bidirectional">Also run each layer from the end of the sequence to its start.</param>
     /// <param name="projSize">If &gt; 0, the hidden state is projected to this size by <c>weight_hr</c> (must be &lt; hiddenSize).</param>
-    /// <param name="rng">Random source for initialisation (and to seed <see cref="DropoutRng"/>); <see cref="Rng.Default"/> when null.</param>
+    /// <param name="rng">Random source for initialisation (and to seed <see cref="RecurrentLayer{T}.DropoutRng"/>); <see cref="Rng.Default"/> when null.</param>
     public Lstm(int inputSize, int hiddenSize, int numLayers = 1, bool bias = true, bool batchFirst = false,
         double dropout = 0, bool bidirectional = false, int projSize = 0, Rng? rng = null)
+        : base(new RecurrentEngine<T>(RecurrentCellKind.Lstm, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, projSize, rng))
     {
-        _engine = new RecurrentEngine<T>(RecurrentCellKind.Lstm, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, projSize, rng);
     }
 
-    /// <summary>Features per input timestep.</summary>
-    public int InputSize => _engine.InputSize;
-
-    /// <summary>Features of the cell state.</summary>
-    public int HiddenSize => _engine.HiddenSize;
-
     /// <summary>Projection size (0 = no projection).</summary>
-    public int ProjSize => _engine.ProjSize;
-
-    /// <summary>Number of stacked layers.</summary>
-    public int NumLayers => _engine.NumLayers;
-
-    /// <summary>Whether biases are learned.</summary>
-    public bool HasBias => _engine.HasBias;
-
-    /// <summary>Whether input and output are batch-first ([B, T, ·]).</summary>
-    public bool BatchFirst => _engine.BatchFirst;
-
-    /// <summary>Dropout probability between layers (training mode only).</summary>
-    public double Dropout => _engine.DropoutProbability;
-
-    /// <summary>Whether each layer also runs backwards in time.</summary>
-    public bool Bidirectional => _engine.Bidirectional;
-
-    /// <summary>The generator of the dropout masks. Assign a freshly seeded <see cref="Rng"/> to reproduce masks.</summary>
-    public Rng DropoutRng { get => _engine.DropoutRng; set => _engine.DropoutRng = value; }
-
-    /// <summary>
-    /// True (default): every training forward draws new dropout masks. False: the masks drawn by the
-    /// first forward (for a given shape) are reused, so repeated forwards are deterministic (gradient checks).
-    /// </summary>
-    public bool ResampleDropout { get => _engine.ResampleDropout; set => _engine.ResampleDropout = value; }
-
-    /// <inheritdoc />
-    protected override IEnumerable<Parameter<T>> OwnParameters() => _engine.Parameters;
+    public int ProjSize => Engine.ProjSize;
 
     /// <summary>Training forward over a whole sequence; caches what <see cref="Backward"/> needs.</summary>
-    /// <param name="input">[T, B, I], or [B, T, I] when <see cref="BatchFirst"/>; T ≥ 1.</param>
+    /// <param name="input">[T, B, I], or [B, T, I] when <see cref="RecurrentLayer{T}.BatchFirst"/>; T ≥ 1.</param>
     /// <param name="h0">Initial hidden state [L·D, B, P]; zeros when null. Copied on entry.</param>
     /// <param name="c0">Initial cell state [L·D, B, H]; zeros when null. Copied on entry.</param>
     /// <param name="lengths">Optional per-sequence lengths [B], each in 1..T, any order.</param>
     /// <returns>The output sequence [T, B, D·P] (or batch-first), the final hidden state [L·D, B, P] and final cell state [L·D, B, H] (module-owned).</returns>
     public (Tensor<T> Output, Tensor<T> HN, Tensor<T> CN) Forward(Tensor<T> input, Tensor<T>? h0 = null, Tensor<T>? c0 = null, int[]? lengths = null)
     {
-        var (y, hN, cN) = _engine.Forward(input, h0, c0, lengths, Training);
+        var (y, hN, cN) = Engine.Forward(input, h0, c0, lengths, Training);
         return (y, hN, cN!);
     }
 
@@ -110,7 +75,7 @@ public sealed class Lstm<T> : Module<T> where T : unmanaged, IBinaryFloatingPoin
     /// <returns>∂L/∂input, ∂L/∂h0 and ∂L/∂c0 (module-owned).</returns>
     public (Tensor<T> DInput, Tensor<T> DH0, Tensor<T> DC0) Backward(Tensor<T> dOutput, Tensor<T>? dHN = null, Tensor<T>? dCN = null)
     {
-        var (dx, dh0, dc0) = _engine.Backward(dOutput, dHN, dCN);
+        var (dx, dh0, dc0) = Engine.Backward(dOutput, dHN, dCN);
         return (dx, dh0, dc0!);
     }
 
@@ -122,13 +87,8 @@ public sealed class Lstm<T> : Module<T> where T : unmanaged, IBinaryFloatingPoin
     /// <returns>The output sequence and the final states (new tensors).</returns>
     public (Tensor<T> Output, Tensor<T> HN, Tensor<T> CN) Infer(Tensor<T> input, Tensor<T>? h0 = null, Tensor<T>? c0 = null, int[]? lengths = null)
     {
-        var (y, hN, cN) = _engine.Infer(input, h0, c0, lengths);
+        var (y, hN, cN) = Engine.Infer(input, h0, c0, lengths);
         return (y, hN, cN!);
     }
 
-    /// <summary>
-    /// After <see cref="Backward"/>: ‖∂L/∂h_t‖ (Frobenius norm over the batch) for t = 0..T−1, of the last layer's
-    /// forward-direction hidden state, counting the total gradient (from the output at t and from step t+1).
-    /// </summary>
-    public ReadOnlySpan<double> HiddenGradientNorms => _engine.HiddenGradientNorms;
 }

@@ -25,15 +25,13 @@ namespace NeuralPrimitives;
 /// <para>Truncated BPTT: pass the <c>HN</c> returned by one chunk's <see cref="Forward"/> as <c>h0</c> of the
 /// next (it is copied on entry, so the module-owned buffer may be passed directly); the gradient then
 /// stops at the chunk boundary (<c>DH0</c> is returned but need not be used).</para>
-/// <para>Dropout between layers uses <see cref="DropoutRng"/>; set <see cref="ResampleDropout"/> to false
+/// <para>Dropout between layers uses <see cref="RecurrentLayer{T}.DropoutRng"/>; set <see cref="RecurrentLayer{T}.ResampleDropout"/> to false
 /// to reuse the same masks on every forward (for gradient checks).</para>
 /// <para>Outputs returned by <see cref="Forward"/>/<see cref="Backward"/> are module-owned and valid until the next call.</para>
 /// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class Rnn<T> : Module<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+public sealed class Rnn<T> : RecurrentLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly RecurrentEngine<T> _engine;
-
     /// <summary>Creates the layer with PyTorch's initialisation: every weight and bias ~ U(±1/√hiddenSize).</summary>
     /// <param name="inputSize">Features per input timestep (≥ 1).</param>
     /// <param name="hiddenSize">Features of the hidden state (≥ 1).</param>
@@ -43,63 +41,34 @@ public sealed class Rnn<T> : Module<T> where T : unmanaged, IBinaryFloatingPoint
     /// <param name="batchFirst">Input and output as [B, T, ·] instead of [T, B, ·].</param>
     /// <param name="dropout">Dropout probability on the outputs of every layer except the last, in training mode (0 ≤ p &lt; 1).</param>
     /// <param name="bidirectional">Also run each layer from the end of the sequence to its start.</param>
-    /// <param name="rng">Random source for initialisation (and to seed <see cref="DropoutRng"/>); <see cref="Rng.Default"/> when null.</param>
+    /// <param name="rng">Random source for initialisation (and to seed <see cref="RecurrentLayer{T}.DropoutRng"/>); <see cref="Rng.Default"/> when null.</param>
     public Rnn(int inputSize, int hiddenSize, int numLayers = 1, RnnNonlinearity nonlinearity = RnnNonlinearity.Tanh,
         bool bias = true, bool batchFirst = false, double dropout = 0, bool bidirectional = false, Rng? rng = null)
+        : base(new RecurrentEngine<T>(CellKind(nonlinearity), inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, 0, rng))
     {
-        if (nonlinearity is not (RnnNonlinearity.Tanh or RnnNonlinearity.Relu))
-            throw new ArgumentOutOfRangeException(nameof(nonlinearity), nonlinearity, $"nonlinearity must be Tanh or Relu, got {nonlinearity}.");
         Nonlinearity = nonlinearity;
-        _engine = new RecurrentEngine<T>(nonlinearity == RnnNonlinearity.Tanh ? RecurrentCellKind.RnnTanh : RecurrentCellKind.RnnRelu,
-            inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, 0, rng);
     }
 
-    /// <summary>Features per input timestep.</summary>
-    public int InputSize => _engine.InputSize;
-
-    /// <summary>Features of the hidden state.</summary>
-    public int HiddenSize => _engine.HiddenSize;
-
-    /// <summary>Number of stacked layers.</summary>
-    public int NumLayers => _engine.NumLayers;
+    private static RecurrentCellKind CellKind(RnnNonlinearity nonlinearity) => nonlinearity switch
+    {
+        RnnNonlinearity.Tanh => RecurrentCellKind.RnnTanh,
+        RnnNonlinearity.Relu => RecurrentCellKind.RnnRelu,
+        _ => throw new ArgumentOutOfRangeException(nameof(nonlinearity), nonlinearity, $"nonlinearity must be Tanh or Relu, got {nonlinearity}."),
+    };
 
     /// <summary>The non-linearity.</summary>
     public RnnNonlinearity Nonlinearity { get; }
 
-    /// <summary>Whether biases are learned.</summary>
-    public bool HasBias => _engine.HasBias;
-
-    /// <summary>Whether input and output are batch-first ([B, T, ·]).</summary>
-    public bool BatchFirst => _engine.BatchFirst;
-
-    /// <summary>Dropout probability between layers (training mode only).</summary>
-    public double Dropout => _engine.DropoutProbability;
-
-    /// <summary>Whether each layer also runs backwards in time.</summary>
-    public bool Bidirectional => _engine.Bidirectional;
-
-    /// <summary>The generator of the dropout masks. Assign a freshly seeded <see cref="Rng"/> to reproduce masks.</summary>
-    public Rng DropoutRng { get => _engine.DropoutRng; set => _engine.DropoutRng = value; }
-
-    /// <summary>
-    /// True (default): every training forward draws new dropout masks. False: the masks drawn by the
-    /// first forward (for a given shape) are reused, so repeated forwards are deterministic (gradient checks).
-    /// </summary>
-    public bool ResampleDropout { get => _engine.ResampleDropout; set => _engine.ResampleDropout = value; }
-
-    /// <inheritdoc />
-    protected override IEnumerable<Parameter<T>> OwnParameters() => _engine.Parameters;
-
     /// <summary>
     /// Training forward over a whole sequence; caches what <see cref="Backward"/> needs.
     /// </summary>
-    /// <param name="input">[T, B, I], or [B, T, I] when <see cref="BatchFirst"/>; T ≥ 1.</param>
+    /// <param name="input">[T, B, I], or [B, T, I] when <see cref="RecurrentLayer{T}.BatchFirst"/>; T ≥ 1.</param>
     /// <param name="h0">Initial hidden state [L·D, B, H]; zeros when null. Copied on entry.</param>
     /// <param name="lengths">Optional per-sequence lengths [B], each in 1..T, any order.</param>
     /// <returns>The output sequence [T, B, D·H] (or batch-first) and the final state [L·D, B, H] (module-owned).</returns>
     public (Tensor<T> Output, Tensor<T> HN) Forward(Tensor<T> input, Tensor<T>? h0 = null, int[]? lengths = null)
     {
-        var (y, hN, _) = _engine.Forward(input, h0, null, lengths, Training);
+        var (y, hN, _) = Engine.Forward(input, h0, null, lengths, Training);
         return (y, hN);
     }
 
@@ -111,7 +80,7 @@ public sealed class Rnn<T> : Module<T> where T : unmanaged, IBinaryFloatingPoint
     /// <returns>∂L/∂input (shape of the input) and ∂L/∂h0 [L·D, B, H] (module-owned).</returns>
     public (Tensor<T> DInput, Tensor<T> DH0) Backward(Tensor<T> dOutput, Tensor<T>? dHN = null)
     {
-        var (dx, dh0, _) = _engine.Backward(dOutput, dHN, null);
+        var (dx, dh0, _) = Engine.Backward(dOutput, dHN, null);
         return (dx, dh0);
     }
 
@@ -122,14 +91,8 @@ public sealed class Rnn<T> : Module<T> where T : unmanaged, IBinaryFloatingPoint
     /// <returns>The output sequence and the final state (new tensors).</returns>
     public (Tensor<T> Output, Tensor<T> HN) Infer(Tensor<T> input, Tensor<T>? h0 = null, int[]? lengths = null)
     {
-        var (y, hN, _) = _engine.Infer(input, h0, null, lengths);
+        var (y, hN, _) = Engine.Infer(input, h0, null, lengths);
         return (y, hN);
     }
 
-    /// <summary>
-    /// After <see cref="Backward"/>: ‖∂L/∂h_t‖ (Frobenius norm over the batch) for t = 0..T−1, of the last layer's
-    /// forward-direction hidden state, counting the total gradient (from the output at t and from step t+1).
-    /// Shows vanishing or exploding gradients as a function of the distance from the loss.
-    /// </summary>
-    public ReadOnlySpan<double> HiddenGradientNorms => _engine.HiddenGradientNorms;
 }

@@ -34,7 +34,7 @@ public enum RnnNonlinearity
 /// at a time and return module-owned tensors valid until the next call; <see cref="Infer"/> is thread-safe and allocates.
 /// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class RnnCell<T> : Module<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+public sealed class RnnCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
     private readonly TensorBuffer<T> _h = new(), _dx = new(), _dh = new(), _x = new(), _hPrev = new(), _da = new();
     private int _batch = -1;
@@ -46,54 +46,15 @@ public sealed class RnnCell<T> : Module<T> where T : unmanaged, IBinaryFloatingP
     /// <param name="nonlinearity">tanh (default) or ReLU.</param>
     /// <param name="rng">Random source for initialisation; <see cref="Rng.Default"/> when null.</param>
     public RnnCell(int inputSize, int hiddenSize, bool bias = true, RnnNonlinearity nonlinearity = RnnNonlinearity.Tanh, Rng? rng = null)
+        : base(inputSize, hiddenSize, 1, bias, rng)
     {
-        Guard.Positive(inputSize);
-        Guard.Positive(hiddenSize);
         if (nonlinearity is not (RnnNonlinearity.Tanh or RnnNonlinearity.Relu))
             throw new ArgumentOutOfRangeException(nameof(nonlinearity), nonlinearity, $"nonlinearity must be Tanh or Relu, got {nonlinearity}.");
-        InputSize = inputSize;
-        HiddenSize = hiddenSize;
         Nonlinearity = nonlinearity;
-        WeightIh = new Parameter<T>("weight_ih", hiddenSize, inputSize);
-        WeightHh = new Parameter<T>("weight_hh", hiddenSize, hiddenSize);
-        if (bias)
-        {
-            BiasIh = new Parameter<T>("bias_ih", hiddenSize);
-            BiasHh = new Parameter<T>("bias_hh", hiddenSize);
-        }
-        rng ??= Rng.Default;
-        foreach (var p in OwnParameters()) Init.UniformFanIn(p, hiddenSize, rng);
     }
-
-    /// <summary>Features of the input.</summary>
-    public int InputSize { get; }
-
-    /// <summary>Features of the hidden state.</summary>
-    public int HiddenSize { get; }
 
     /// <summary>The non-linearity.</summary>
     public RnnNonlinearity Nonlinearity { get; }
-
-    /// <summary><c>weight_ih</c> [H, I].</summary>
-    public Parameter<T> WeightIh { get; }
-
-    /// <summary><c>weight_hh</c> [H, H].</summary>
-    public Parameter<T> WeightHh { get; }
-
-    /// <summary><c>bias_ih</c> [H], or null without bias.</summary>
-    public Parameter<T>? BiasIh { get; }
-
-    /// <summary><c>bias_hh</c> [H], or null without bias.</summary>
-    public Parameter<T>? BiasHh { get; }
-
-    /// <inheritdoc />
-    protected override IEnumerable<Parameter<T>> OwnParameters()
-    {
-        yield return WeightIh;
-        yield return WeightHh;
-        if (BiasIh is not null) yield return BiasIh;
-        if (BiasHh is not null) yield return BiasHh;
-    }
 
     /// <summary>Training forward of one step; caches what <see cref="Backward"/> needs.</summary>
     /// <param name="input">[B, I].</param>
