@@ -327,3 +327,31 @@ public class EmbeddingTests
             Assert.Equal(ef.Weight.Data.AsSpan(idx.AsSpan()[i] * 17, 17).ToArray(), y.AsSpan().Slice(i * 17, 17).ToArray());
     }
 }
+
+[Collection(GlobalStateCollection.Name)]
+public class EmbeddingLargeGatherTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void LargeLookupMatchesRowByRowCopyForAnyThreadCount(int threads)
+    {
+        // 5,000 lookups × 64 floats = 1.25 MB ≥ RowGather.ParallelMinBytes: the split gather runs when NumThreads > 1.
+        var rng = new Rng(21);
+        var emb = new Embedding<float>(3000, 64, rng: rng);
+        var idx = new int[5000];
+        for (int i = 0; i < idx.Length; i++) idx[i] = rng.NextInt(3000);
+        int previous = Parallelism.NumThreads;
+        try
+        {
+            Parallelism.NumThreads = threads;
+            var y = emb.Forward(Tensor.Create(idx, [50, 100])).ToArray();
+            for (int i = 0; i < idx.Length; i++)
+                for (int j = 0; j < 64; j++)
+                    if (y[i * 64 + j] != emb.Weight.Data[idx[i] * 64 + j])
+                        Assert.Fail($"lookup {i} (row {idx[i]}), column {j}: expected {emb.Weight.Data[idx[i] * 64 + j]}, got {y[i * 64 + j]}");
+        }
+        finally { Parallelism.NumThreads = previous; }
+    }
+}

@@ -1,11 +1,12 @@
 // The multithreaded GEMM path: correct against the triple loop, and bit-identical to the
 // single-threaded result (each element of C sees the same operations whatever the split).
-// All tests that change Parallelism.NumThreads live in this one class so they never race.
+// Tests that change Parallelism.NumThreads run in the non-parallel GlobalStateCollection so they never race.
 using NeuralPrimitives.Tests.Support;
 using Xunit;
 
 namespace NeuralPrimitives.Tests.Kernels;
 
+[Collection(GlobalStateCollection.Name)]
 public class GemmThreadingTests
 {
     private static T WithThreads<T>(int threads, Func<T> run)

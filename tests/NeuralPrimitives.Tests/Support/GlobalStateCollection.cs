@@ -1,0 +1,13 @@
+using Xunit;
+
+namespace NeuralPrimitives.Tests.Support;
+
+/// <summary>
+/// Tests that change process-wide settings (<see cref="Parallelism.NumThreads"/>) run in this collection,
+/// which xunit runs on its own, after the parallel ones, so they never change a setting under another test.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class GlobalStateCollection
+{
+    public const string Name = "Global state";
+}
