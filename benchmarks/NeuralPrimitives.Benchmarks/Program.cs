@@ -6,6 +6,7 @@ using NeuralPrimitives.Benchmarks.Compare;
 //   compare --list              the known case names
 //   compare --peer onnx [names] ONNX Runtime's median ms for models/<name>.onnx (all models when
 //                               none are named; names without a model are skipped with a note)
+//   fma-peak                    the machine's float FMA ceiling (GFLOP/s), to read GEMM rates against
 //   (anything else)             BenchmarkDotNet (e.g. --filter '*Gemm*')
 if (args.Length > 0 && args[0] == "compare")
 {
@@ -30,6 +31,11 @@ if (args.Length > 0 && args[0] == "compare")
     }
     var results = CompareRunner.Run(rest, Console.Error);
     Console.WriteLine(CompareRunner.ToJson(results));
+    return 0;
+}
+if (args.Length > 0 && args[0] == "fma-peak")
+{
+    NeuralPrimitives.Benchmarks.FmaPeak.Run(Console.Out);
     return 0;
 }
 BenchmarkSwitcher.FromAssembly(typeof(CompareRunner).Assembly).Run(args);
