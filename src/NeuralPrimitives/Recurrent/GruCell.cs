@@ -52,8 +52,8 @@ public sealed class GruCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     /// <returns>h' [B, H] (module-owned).</returns>
     public Tensor<T> Forward(Tensor<T> input, Tensor<T>? hx = null)
     {
-        int batch = CellChecks.Input(input, InputSize, nameof(input));
-        CellChecks.State(hx, batch, HiddenSize, nameof(hx));
+        int batch = CheckInput(input, nameof(input));
+        CheckState(hx, batch, nameof(hx));
         _batch = batch;
         int H = HiddenSize;
         var x = _x.GetSpan(batch * InputSize);
@@ -71,8 +71,8 @@ public sealed class GruCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     /// <returns>h' [B, H].</returns>
     public Tensor<T> Infer(Tensor<T> input, Tensor<T>? hx = null)
     {
-        int batch = CellChecks.Input(input, InputSize, nameof(input));
-        CellChecks.State(hx, batch, HiddenSize, nameof(hx));
+        int batch = CheckInput(input, nameof(input));
+        CheckState(hx, batch, nameof(hx));
         int H = HiddenSize;
         var h = Tensor.Create(new T[batch * H], [batch, H]);
         Step(input.AsReadOnlySpan(), hx is null ? new T[batch * H] : hx.AsReadOnlySpan(), new T[batch * 3 * H], new T[batch * 3 * H], h.AsSpan(), batch);
@@ -137,7 +137,7 @@ public sealed class GruCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
         var dx = _dx.Get([batch, I]);
         Gemm.Multiply(false, false, batch, I, G, T.One, dGx, WeightIh.Data, T.Zero, dx.AsSpan());
         Gemm.Multiply(false, false, batch, H, G, T.One, dGh, WeightHh.Data, T.One, dhPrev);
-        CellChecks.AccumulateWeightGrads(WeightIh, WeightHh, BiasIh, BiasHh, dGx, dGh, _x.Array, hPrev, batch, G, I, H);
+        AccumulateWeightGrads(dGx, dGh, _x.Array, hPrev, batch);
         return (dx, dhx);
     }
 }

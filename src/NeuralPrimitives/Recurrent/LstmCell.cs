@@ -55,9 +55,9 @@ public sealed class LstmCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryF
     /// <returns>h' and c', each [B, H] (module-owned).</returns>
     public (Tensor<T> H, Tensor<T> C) Forward(Tensor<T> input, Tensor<T>? hx = null, Tensor<T>? cx = null)
     {
-        int batch = CellChecks.Input(input, InputSize, nameof(input));
-        CellChecks.State(hx, batch, HiddenSize, nameof(hx));
-        CellChecks.State(cx, batch, HiddenSize, nameof(cx));
+        int batch = CheckInput(input, nameof(input));
+        CheckState(hx, batch, nameof(hx));
+        CheckState(cx, batch, nameof(cx));
         _batch = batch;
         int H = HiddenSize;
         var x = _x.GetSpan(batch * InputSize);
@@ -79,9 +79,9 @@ public sealed class LstmCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryF
     /// <returns>h' and c', each [B, H].</returns>
     public (Tensor<T> H, Tensor<T> C) Infer(Tensor<T> input, Tensor<T>? hx = null, Tensor<T>? cx = null)
     {
-        int batch = CellChecks.Input(input, InputSize, nameof(input));
-        CellChecks.State(hx, batch, HiddenSize, nameof(hx));
-        CellChecks.State(cx, batch, HiddenSize, nameof(cx));
+        int batch = CheckInput(input, nameof(input));
+        CheckState(hx, batch, nameof(hx));
+        CheckState(cx, batch, nameof(cx));
         int H = HiddenSize;
         var h = Tensor.Create(new T[batch * H], [batch, H]);
         var c = Tensor.Create(new T[batch * H], [batch, H]);
@@ -123,7 +123,7 @@ public sealed class LstmCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryF
         if (_batch < 0) throw new InvalidOperationException("Backward called before Forward.");
         int batch = _batch, H = HiddenSize, I = InputSize, G = 4 * H;
         Guard.Shape(dH, [batch, H], nameof(dH));
-        CellChecks.State(dC, batch, H, nameof(dC));
+        CheckState(dC, batch, nameof(dC));
         var dh = dH.AsReadOnlySpan();
         var gates = _gates.Array;
         var tanhC = _tanhC.Array;
@@ -151,7 +151,7 @@ public sealed class LstmCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryF
         var dhx = _dh.Get([batch, H]);
         Gemm.Multiply(false, false, batch, I, G, T.One, da, WeightIh.Data, T.Zero, dx.AsSpan());
         Gemm.Multiply(false, false, batch, H, G, T.One, da, WeightHh.Data, T.Zero, dhx.AsSpan());
-        CellChecks.AccumulateWeightGrads(WeightIh, WeightHh, BiasIh, BiasHh, da, da, _x.Array, _hPrev.Array, batch, G, I, H);
+        AccumulateWeightGrads(da, da, _x.Array, _hPrev.Array, batch);
         return (dx, dhx, dcx);
     }
 }

@@ -43,6 +43,37 @@ public abstract class RecurrentCell<T> : Module<T> where T : unmanaged, IBinaryF
     /// <summary><c>bias_hh</c> [G·H], or null without bias.</summary>
     public Parameter<T>? BiasHh { get; }
 
+    /// <summary>Checks input is [B, <see cref="InputSize"/>] with B ≥ 1 and returns B.</summary>
+    private protected int CheckInput(Tensor<T> input, string name)
+    {
+        ArgumentNullException.ThrowIfNull(input, name);
+        if (input.Rank != 2 || input.Lengths[1] != InputSize || input.Lengths[0] < 1)
+            throw new ArgumentException($"{name} must have shape [batch ≥ 1, {InputSize}], got {Shapes.Format(input.Lengths)}.", name);
+        return (int)input.Lengths[0];
+    }
+
+    /// <summary>Checks an optional state (or state gradient) is [batch, <see cref="HiddenSize"/>].</summary>
+    private protected void CheckState(Tensor<T>? state, int batch, string name)
+    {
+        if (state is not null) Guard.Shape(state, [batch, HiddenSize], name);
+    }
+
+    /// <summary>
+    /// dW_ih += dGxᵀ·x, dW_hh += dGhᵀ·h, db_ih += Σ_b dGx, db_hh += Σ_b dGh, where dGx and dGh are
+    /// [batch, G·H], x is [batch, I] and h is [batch, H]; frozen parameters are skipped.
+    /// </summary>
+    private protected void AccumulateWeightGrads(ReadOnlySpan<T> dGx, ReadOnlySpan<T> dGh, ReadOnlySpan<T> x, ReadOnlySpan<T> h, int batch)
+    {
+        int gatesH = WeightIh.Shape[0];
+        if (WeightIh.RequiresGrad) Gemm.Multiply(true, false, gatesH, InputSize, batch, T.One, dGx, x, T.One, WeightIh.Grad.AsSpan());
+        if (WeightHh.RequiresGrad) Gemm.Multiply(true, false, gatesH, HiddenSize, batch, T.One, dGh, h, T.One, WeightHh.Grad.AsSpan());
+        for (int b = 0; b < batch; b++)
+        {
+            if (BiasIh is { RequiresGrad: true }) TensorPrimitives.Add(BiasIh.Grad, dGx.Slice(b * gatesH, gatesH), BiasIh.Grad);
+            if (BiasHh is { RequiresGrad: true }) TensorPrimitives.Add(BiasHh.Grad, dGh.Slice(b * gatesH, gatesH), BiasHh.Grad);
+        }
+    }
+
     /// <inheritdoc />
     protected override IEnumerable<Parameter<T>> OwnParameters()
     {

@@ -62,8 +62,8 @@ public sealed class RnnCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     /// <returns>h' [B, H] (module-owned).</returns>
     public Tensor<T> Forward(Tensor<T> input, Tensor<T>? hx = null)
     {
-        int batch = CellChecks.Input(input, InputSize, nameof(input));
-        CellChecks.State(hx, batch, HiddenSize, nameof(hx));
+        int batch = CheckInput(input, nameof(input));
+        CheckState(hx, batch, nameof(hx));
         _batch = batch;
         // Cache copies of x and h so the caller may reuse its tensors.
         var x = _x.GetSpan(batch * InputSize);
@@ -81,8 +81,8 @@ public sealed class RnnCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     /// <returns>h' [B, H].</returns>
     public Tensor<T> Infer(Tensor<T> input, Tensor<T>? hx = null)
     {
-        int batch = CellChecks.Input(input, InputSize, nameof(input));
-        CellChecks.State(hx, batch, HiddenSize, nameof(hx));
+        int batch = CheckInput(input, nameof(input));
+        CheckState(hx, batch, nameof(hx));
         var hPrev = hx is null ? new T[batch * HiddenSize] : hx.AsReadOnlySpan();
         var h = Tensor.Create(new T[batch * HiddenSize], [batch, HiddenSize]);
         Step(input.AsReadOnlySpan(), hPrev, h.AsSpan(), batch);
@@ -123,40 +123,7 @@ public sealed class RnnCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
         var dh = _dh.Get([batch, H]);
         Gemm.Multiply(false, false, batch, I, H, T.One, da, WeightIh.Data, T.Zero, dx.AsSpan());
         Gemm.Multiply(false, false, batch, H, H, T.One, da, WeightHh.Data, T.Zero, dh.AsSpan());
-        CellChecks.AccumulateWeightGrads(WeightIh, WeightHh, BiasIh, BiasHh, da, da, _x.Array, _hPrev.Array, batch, H, I, H);
+        AccumulateWeightGrads(da, da, _x.Array, _hPrev.Array, batch);
         return (dx, dh);
-    }
-}
-
-/// <summary>Argument checks and gradient accumulation shared by the three cells.</summary>
-internal static class CellChecks
-{
-    /// <summary>Checks input is [B, inputSize] with B ≥ 1 and returns B.</summary>
-    public static int Input<T>(Tensor<T> input, int inputSize, string name)
-    {
-        ArgumentNullException.ThrowIfNull(input, name);
-        if (input.Rank != 2 || input.Lengths[1] != inputSize || input.Lengths[0] < 1)
-            throw new ArgumentException($"{name} must have shape [batch ≥ 1, {inputSize}], got {Shapes.Format(input.Lengths)}.", name);
-        return (int)input.Lengths[0];
-    }
-
-    /// <summary>Checks an optional state is [batch, size].</summary>
-    public static void State<T>(Tensor<T>? state, int batch, int size, string name)
-    {
-        if (state is not null) Guard.Shape(state, [batch, size], name);
-    }
-
-    /// <summary>dW_ih += dGxᵀ·x, dW_hh += dGhᵀ·h, db_ih += Σ dGx, db_hh += Σ dGh (gates·H rows).</summary>
-    public static void AccumulateWeightGrads<T>(Parameter<T> wIh, Parameter<T> wHh, Parameter<T>? bIh, Parameter<T>? bHh,
-        ReadOnlySpan<T> dGx, ReadOnlySpan<T> dGh, ReadOnlySpan<T> x, ReadOnlySpan<T> h, int batch, int gatesH, int inputSize, int stateSize)
-        where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        if (wIh.RequiresGrad) Gemm.Multiply(true, false, gatesH, inputSize, batch, T.One, dGx, x, T.One, wIh.Grad.AsSpan());
-        if (wHh.RequiresGrad) Gemm.Multiply(true, false, gatesH, stateSize, batch, T.One, dGh, h, T.One, wHh.Grad.AsSpan());
-        for (int b = 0; b < batch; b++)
-        {
-            if (bIh is { RequiresGrad: true }) TensorPrimitives.Add(bIh.Grad, dGx.Slice(b * gatesH, gatesH), bIh.Grad);
-            if (bHh is { RequiresGrad: true }) TensorPrimitives.Add(bHh.Grad, dGh.Slice(b * gatesH, gatesH), bHh.Grad);
-        }
     }
 }
