@@ -97,16 +97,13 @@ public static class GradientCheck
         ArgumentNullException.ThrowIfNull(input);
         var shape = input.Lengths.ToArray();
         var x = input.ToArray();
+        Tensor<double>? output = null; // the last Forward's output: its shape shapes dL/dOutput
         var problem = new GradientCheckProblem
         {
             Inputs = [("input", x)],
             Parameters = layer.NamedParameters().Where(p => p.Parameter.RequiresGrad).ToList(),
-            Forward = () => [layer.Forward(Tensor.Create(x, shape)).ToArray()],
-            Backward = dOut =>
-            {
-                var dy = layer.Forward(Tensor.Create(x, shape));
-                return [layer.Backward(Tensor.Create(dOut[0], dy.Lengths)).ToArray()];
-            },
+            Forward = () => { output = layer.Forward(Tensor.Create(x, shape)); return [output.ToArray()]; },
+            Backward = dOut => [layer.Backward(Tensor.Create(dOut[0], output!.Lengths)).ToArray()],
         };
         return Run(problem, options);
     }
