@@ -5,6 +5,10 @@ kernels = [
     # name, T, vec, lanes, MR, NR-vectors
     ("KernelF512", "float", "Vector512", 16, 12, 2),
     ("KernelD512", "double", "Vector512", 8, 12, 2),
+    # 8-row tiles for products with few rows (a recurrent step, m = batch): m = 16 or 32 fills
+    # them exactly, where 12-row tiles would compute 24 or 36 rows.
+    ("KernelF512M8", "float", "Vector512", 16, 8, 2),
+    ("KernelD512M8", "double", "Vector512", 8, 8, 2),
     ("KernelF256", "float", "Vector256", 8, 6, 2),
     ("KernelD256", "double", "Vector256", 4, 6, 2),
     ("KernelF128", "float", "Vector128", 4, 6, 2),

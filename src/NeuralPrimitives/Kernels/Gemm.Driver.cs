@@ -82,11 +82,19 @@ public static partial class Gemm
         }
     }
 
+    /// <summary>
+    /// Few rows (m ≤ <see cref="DirectBMaxRows"/>, e.g. a recurrent step with m = batch) use 8-row tiles when
+    /// they pad m to fewer rows than 12-row tiles do: m = 16 computes 16 rows instead of 24, m = 32 computes
+    /// 32 instead of 36 (edge tiles cost as much as full ones).
+    /// </summary>
+    private static bool UseEightRowTiles(int m) => m <= DirectBMaxRows && (m + 7) / 8 * 8 < (m + 11) / 12 * 12;
+
     private static void MultiplyFloat(bool ta, bool tb, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
         ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
     {
         switch (SelectedPath)
         {
+            case GemmPath.Vector512 when UseEightRowTiles(m): Run<float, KernelF512M8>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
             case GemmPath.Vector512: Run<float, KernelF512>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
             case GemmPath.Vector256: Run<float, KernelF256>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
             case GemmPath.Vector128: Run<float, KernelF128>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
@@ -99,6 +107,7 @@ public static partial class Gemm
     {
         switch (SelectedPath)
         {
+            case GemmPath.Vector512 when UseEightRowTiles(m): Run<double, KernelD512M8>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
             case GemmPath.Vector512: Run<double, KernelD512>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
             case GemmPath.Vector256: Run<double, KernelD256>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
             case GemmPath.Vector128: Run<double, KernelD128>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
@@ -440,6 +449,44 @@ public static partial class Gemm
                     for (int p = p0; p < kc; p++) d[(nint)p * nr + j] = T.Zero;
             }
         }
+    }
+
+    /// <summary>
+    /// dst[c·rows + r] = src[r·cols + c]: writes the [cols × rows] transpose of the row-major [rows × cols] src.
+    /// With AVX-512, whole 16×16 (float) or 8×8 (double) blocks go through the in-register transposes of
+    /// Gemm.Transpose.cs (a recurrent layer transposes its weights this way once per forward); the edges, and
+    /// everything on other hardware, are copied in 16×16 blocks one element at a time.
+    /// </summary>
+    internal static unsafe void Transpose<T>(ReadOnlySpan<T> src, int rows, int cols, Span<T> dst) where T : unmanaged
+    {
+        src = src[..(rows * cols)];
+        dst = dst[..(rows * cols)];
+        int blk = !Avx512F.IsSupported ? 0 : typeof(T) == typeof(float) ? 16 : typeof(T) == typeof(double) ? 8 : 0;
+        int rFull = blk == 0 ? 0 : rows / blk * blk, cFull = blk == 0 ? 0 : cols / blk * blk;
+        fixed (T* s = src, d = dst)
+        {
+            for (int r0 = 0; r0 < rFull; r0 += blk)
+                for (int c0 = 0; c0 < cFull; c0 += blk)
+                {
+                    if (blk == 16) Transpose16x16((float*)(s + (nint)r0 * cols + c0), cols, 16, (float*)(d + (nint)c0 * rows + r0), rows, 1f);
+                    else Transpose8x8((double*)(s + (nint)r0 * cols + c0), cols, 8, (double*)(d + (nint)c0 * rows + r0), rows, 1.0);
+                }
+        }
+        TransposeScalar(src, rows, cols, dst, 0, rFull, cFull, cols);   // right edge of the blocked rows
+        TransposeScalar(src, rows, cols, dst, rFull, rows, 0, cols);    // the remaining rows
+    }
+
+    /// <summary>The transpose of rows [r0, r1) × columns [c0, c1), in 16×16 blocks so both sides stay in cache.</summary>
+    private static void TransposeScalar<T>(ReadOnlySpan<T> src, int rows, int cols, Span<T> dst, int r0, int r1, int c0, int c1)
+    {
+        const int Blk = 16;
+        for (int rb = r0; rb < r1; rb += Blk)
+            for (int cb = c0; cb < c1; cb += Blk)
+            {
+                int re = Math.Min(r1, rb + Blk), ce = Math.Min(c1, cb + Blk);
+                for (int r = rb; r < re; r++)
+                    for (int c = cb; c < ce; c++) dst[c * rows + r] = src[r * cols + c];
+            }
     }
 
     /// <summary>Per-thread packing buffers, 64-byte aligned, grown on demand and then reused (no allocation per call).</summary>

@@ -304,6 +304,210 @@ internal readonly struct KernelD512 : IGemmKernel<double>
     }
 }
 
+/// <summary>8×32 float tile on Vector512 (2 vectors of 16 lanes per row, 16 accumulators).</summary>
+internal readonly struct KernelF512M8 : IGemmKernel<float>
+{
+    public static int MR => 8;
+    public static int NR => 32;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static unsafe void Run(nint kc, ref float a, ref float b, nint bStride, ref float c, nint ldc, bool accumulate)
+    {
+        Vector512<float> c0_0 = default, c0_1 = default;
+        Vector512<float> c1_0 = default, c1_1 = default;
+        Vector512<float> c2_0 = default, c2_1 = default;
+        Vector512<float> c3_0 = default, c3_1 = default;
+        Vector512<float> c4_0 = default, c4_1 = default;
+        Vector512<float> c5_0 = default, c5_1 = default;
+        Vector512<float> c6_0 = default, c6_1 = default;
+        Vector512<float> c7_0 = default, c7_1 = default;
+        if (Sse.IsSupported)
+        {
+            // Start fetching the C tile now; its rows are read (or written) only after the k loop.
+            Sse.Prefetch0(Unsafe.AsPointer(ref c)); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 1 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 1 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 2 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 2 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 3 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 3 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 4 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 4 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 5 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 5 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 6 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 6 * ldc), 31)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 7 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 7 * ldc), 31)));
+        }
+        for (nint p = 0; p < kc; p++)
+        {
+            Vector512<float> b0 = Vector512.LoadUnsafe(ref b);
+            Vector512<float> b1 = Vector512.LoadUnsafe(ref b, 16);
+            Vector512<float> ar;
+            ar = Vector512.Create(a); c0_0 = Vector512.FusedMultiplyAdd(ar, b0, c0_0); c0_1 = Vector512.FusedMultiplyAdd(ar, b1, c0_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 1)); c1_0 = Vector512.FusedMultiplyAdd(ar, b0, c1_0); c1_1 = Vector512.FusedMultiplyAdd(ar, b1, c1_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 2)); c2_0 = Vector512.FusedMultiplyAdd(ar, b0, c2_0); c2_1 = Vector512.FusedMultiplyAdd(ar, b1, c2_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 3)); c3_0 = Vector512.FusedMultiplyAdd(ar, b0, c3_0); c3_1 = Vector512.FusedMultiplyAdd(ar, b1, c3_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 4)); c4_0 = Vector512.FusedMultiplyAdd(ar, b0, c4_0); c4_1 = Vector512.FusedMultiplyAdd(ar, b1, c4_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 5)); c5_0 = Vector512.FusedMultiplyAdd(ar, b0, c5_0); c5_1 = Vector512.FusedMultiplyAdd(ar, b1, c5_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 6)); c6_0 = Vector512.FusedMultiplyAdd(ar, b0, c6_0); c6_1 = Vector512.FusedMultiplyAdd(ar, b1, c6_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 7)); c7_0 = Vector512.FusedMultiplyAdd(ar, b0, c7_0); c7_1 = Vector512.FusedMultiplyAdd(ar, b1, c7_1);
+            a = ref Unsafe.Add(ref a, 8);
+            b = ref Unsafe.Add(ref b, bStride);
+        }
+        if (accumulate)
+        {
+            ref float r0 = ref c;
+            (Vector512.LoadUnsafe(ref r0) + c0_0).StoreUnsafe(ref r0);
+            (Vector512.LoadUnsafe(ref r0, 16) + c0_1).StoreUnsafe(ref r0, 16);
+            ref float r1 = ref Unsafe.Add(ref c, 1 * ldc);
+            (Vector512.LoadUnsafe(ref r1) + c1_0).StoreUnsafe(ref r1);
+            (Vector512.LoadUnsafe(ref r1, 16) + c1_1).StoreUnsafe(ref r1, 16);
+            ref float r2 = ref Unsafe.Add(ref c, 2 * ldc);
+            (Vector512.LoadUnsafe(ref r2) + c2_0).StoreUnsafe(ref r2);
+            (Vector512.LoadUnsafe(ref r2, 16) + c2_1).StoreUnsafe(ref r2, 16);
+            ref float r3 = ref Unsafe.Add(ref c, 3 * ldc);
+            (Vector512.LoadUnsafe(ref r3) + c3_0).StoreUnsafe(ref r3);
+            (Vector512.LoadUnsafe(ref r3, 16) + c3_1).StoreUnsafe(ref r3, 16);
+            ref float r4 = ref Unsafe.Add(ref c, 4 * ldc);
+            (Vector512.LoadUnsafe(ref r4) + c4_0).StoreUnsafe(ref r4);
+            (Vector512.LoadUnsafe(ref r4, 16) + c4_1).StoreUnsafe(ref r4, 16);
+            ref float r5 = ref Unsafe.Add(ref c, 5 * ldc);
+            (Vector512.LoadUnsafe(ref r5) + c5_0).StoreUnsafe(ref r5);
+            (Vector512.LoadUnsafe(ref r5, 16) + c5_1).StoreUnsafe(ref r5, 16);
+            ref float r6 = ref Unsafe.Add(ref c, 6 * ldc);
+            (Vector512.LoadUnsafe(ref r6) + c6_0).StoreUnsafe(ref r6);
+            (Vector512.LoadUnsafe(ref r6, 16) + c6_1).StoreUnsafe(ref r6, 16);
+            ref float r7 = ref Unsafe.Add(ref c, 7 * ldc);
+            (Vector512.LoadUnsafe(ref r7) + c7_0).StoreUnsafe(ref r7);
+            (Vector512.LoadUnsafe(ref r7, 16) + c7_1).StoreUnsafe(ref r7, 16);
+        }
+        else
+        {
+            ref float r0 = ref c;
+            c0_0.StoreUnsafe(ref r0);
+            c0_1.StoreUnsafe(ref r0, 16);
+            ref float r1 = ref Unsafe.Add(ref c, 1 * ldc);
+            c1_0.StoreUnsafe(ref r1);
+            c1_1.StoreUnsafe(ref r1, 16);
+            ref float r2 = ref Unsafe.Add(ref c, 2 * ldc);
+            c2_0.StoreUnsafe(ref r2);
+            c2_1.StoreUnsafe(ref r2, 16);
+            ref float r3 = ref Unsafe.Add(ref c, 3 * ldc);
+            c3_0.StoreUnsafe(ref r3);
+            c3_1.StoreUnsafe(ref r3, 16);
+            ref float r4 = ref Unsafe.Add(ref c, 4 * ldc);
+            c4_0.StoreUnsafe(ref r4);
+            c4_1.StoreUnsafe(ref r4, 16);
+            ref float r5 = ref Unsafe.Add(ref c, 5 * ldc);
+            c5_0.StoreUnsafe(ref r5);
+            c5_1.StoreUnsafe(ref r5, 16);
+            ref float r6 = ref Unsafe.Add(ref c, 6 * ldc);
+            c6_0.StoreUnsafe(ref r6);
+            c6_1.StoreUnsafe(ref r6, 16);
+            ref float r7 = ref Unsafe.Add(ref c, 7 * ldc);
+            c7_0.StoreUnsafe(ref r7);
+            c7_1.StoreUnsafe(ref r7, 16);
+        }
+    }
+}
+
+/// <summary>8×16 double tile on Vector512 (2 vectors of 8 lanes per row, 16 accumulators).</summary>
+internal readonly struct KernelD512M8 : IGemmKernel<double>
+{
+    public static int MR => 8;
+    public static int NR => 16;
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static unsafe void Run(nint kc, ref double a, ref double b, nint bStride, ref double c, nint ldc, bool accumulate)
+    {
+        Vector512<double> c0_0 = default, c0_1 = default;
+        Vector512<double> c1_0 = default, c1_1 = default;
+        Vector512<double> c2_0 = default, c2_1 = default;
+        Vector512<double> c3_0 = default, c3_1 = default;
+        Vector512<double> c4_0 = default, c4_1 = default;
+        Vector512<double> c5_0 = default, c5_1 = default;
+        Vector512<double> c6_0 = default, c6_1 = default;
+        Vector512<double> c7_0 = default, c7_1 = default;
+        if (Sse.IsSupported)
+        {
+            // Start fetching the C tile now; its rows are read (or written) only after the k loop.
+            Sse.Prefetch0(Unsafe.AsPointer(ref c)); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 1 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 1 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 2 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 2 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 3 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 3 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 4 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 4 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 5 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 5 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 6 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 6 * ldc), 15)));
+            Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref c, 7 * ldc))); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref Unsafe.Add(ref c, 7 * ldc), 15)));
+        }
+        for (nint p = 0; p < kc; p++)
+        {
+            Vector512<double> b0 = Vector512.LoadUnsafe(ref b);
+            Vector512<double> b1 = Vector512.LoadUnsafe(ref b, 8);
+            Vector512<double> ar;
+            ar = Vector512.Create(a); c0_0 = Vector512.FusedMultiplyAdd(ar, b0, c0_0); c0_1 = Vector512.FusedMultiplyAdd(ar, b1, c0_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 1)); c1_0 = Vector512.FusedMultiplyAdd(ar, b0, c1_0); c1_1 = Vector512.FusedMultiplyAdd(ar, b1, c1_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 2)); c2_0 = Vector512.FusedMultiplyAdd(ar, b0, c2_0); c2_1 = Vector512.FusedMultiplyAdd(ar, b1, c2_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 3)); c3_0 = Vector512.FusedMultiplyAdd(ar, b0, c3_0); c3_1 = Vector512.FusedMultiplyAdd(ar, b1, c3_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 4)); c4_0 = Vector512.FusedMultiplyAdd(ar, b0, c4_0); c4_1 = Vector512.FusedMultiplyAdd(ar, b1, c4_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 5)); c5_0 = Vector512.FusedMultiplyAdd(ar, b0, c5_0); c5_1 = Vector512.FusedMultiplyAdd(ar, b1, c5_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 6)); c6_0 = Vector512.FusedMultiplyAdd(ar, b0, c6_0); c6_1 = Vector512.FusedMultiplyAdd(ar, b1, c6_1);
+            ar = Vector512.Create(Unsafe.Add(ref a, 7)); c7_0 = Vector512.FusedMultiplyAdd(ar, b0, c7_0); c7_1 = Vector512.FusedMultiplyAdd(ar, b1, c7_1);
+            a = ref Unsafe.Add(ref a, 8);
+            b = ref Unsafe.Add(ref b, bStride);
+        }
+        if (accumulate)
+        {
+            ref double r0 = ref c;
+            (Vector512.LoadUnsafe(ref r0) + c0_0).StoreUnsafe(ref r0);
+            (Vector512.LoadUnsafe(ref r0, 8) + c0_1).StoreUnsafe(ref r0, 8);
+            ref double r1 = ref Unsafe.Add(ref c, 1 * ldc);
+            (Vector512.LoadUnsafe(ref r1) + c1_0).StoreUnsafe(ref r1);
+            (Vector512.LoadUnsafe(ref r1, 8) + c1_1).StoreUnsafe(ref r1, 8);
+            ref double r2 = ref Unsafe.Add(ref c, 2 * ldc);
+            (Vector512.LoadUnsafe(ref r2) + c2_0).StoreUnsafe(ref r2);
+            (Vector512.LoadUnsafe(ref r2, 8) + c2_1).StoreUnsafe(ref r2, 8);
+            ref double r3 = ref Unsafe.Add(ref c, 3 * ldc);
+            (Vector512.LoadUnsafe(ref r3) + c3_0).StoreUnsafe(ref r3);
+            (Vector512.LoadUnsafe(ref r3, 8) + c3_1).StoreUnsafe(ref r3, 8);
+            ref double r4 = ref Unsafe.Add(ref c, 4 * ldc);
+            (Vector512.LoadUnsafe(ref r4) + c4_0).StoreUnsafe(ref r4);
+            (Vector512.LoadUnsafe(ref r4, 8) + c4_1).StoreUnsafe(ref r4, 8);
+            ref double r5 = ref Unsafe.Add(ref c, 5 * ldc);
+            (Vector512.LoadUnsafe(ref r5) + c5_0).StoreUnsafe(ref r5);
+            (Vector512.LoadUnsafe(ref r5, 8) + c5_1).StoreUnsafe(ref r5, 8);
+            ref double r6 = ref Unsafe.Add(ref c, 6 * ldc);
+            (Vector512.LoadUnsafe(ref r6) + c6_0).StoreUnsafe(ref r6);
+            (Vector512.LoadUnsafe(ref r6, 8) + c6_1).StoreUnsafe(ref r6, 8);
+            ref double r7 = ref Unsafe.Add(ref c, 7 * ldc);
+            (Vector512.LoadUnsafe(ref r7) + c7_0).StoreUnsafe(ref r7);
+            (Vector512.LoadUnsafe(ref r7, 8) + c7_1).StoreUnsafe(ref r7, 8);
+        }
+        else
+        {
+            ref double r0 = ref c;
+            c0_0.StoreUnsafe(ref r0);
+            c0_1.StoreUnsafe(ref r0, 8);
+            ref double r1 = ref Unsafe.Add(ref c, 1 * ldc);
+            c1_0.StoreUnsafe(ref r1);
+            c1_1.StoreUnsafe(ref r1, 8);
+            ref double r2 = ref Unsafe.Add(ref c, 2 * ldc);
+            c2_0.StoreUnsafe(ref r2);
+            c2_1.StoreUnsafe(ref r2, 8);
+            ref double r3 = ref Unsafe.Add(ref c, 3 * ldc);
+            c3_0.StoreUnsafe(ref r3);
+            c3_1.StoreUnsafe(ref r3, 8);
+            ref double r4 = ref Unsafe.Add(ref c, 4 * ldc);
+            c4_0.StoreUnsafe(ref r4);
+            c4_1.StoreUnsafe(ref r4, 8);
+            ref double r5 = ref Unsafe.Add(ref c, 5 * ldc);
+            c5_0.StoreUnsafe(ref r5);
+            c5_1.StoreUnsafe(ref r5, 8);
+            ref double r6 = ref Unsafe.Add(ref c, 6 * ldc);
+            c6_0.StoreUnsafe(ref r6);
+            c6_1.StoreUnsafe(ref r6, 8);
+            ref double r7 = ref Unsafe.Add(ref c, 7 * ldc);
+            c7_0.StoreUnsafe(ref r7);
+            c7_1.StoreUnsafe(ref r7, 8);
+        }
+    }
+}
+
 /// <summary>6×16 float tile on Vector256 (2 vectors of 8 lanes per row, 12 accumulators).</summary>
 internal readonly struct KernelF256 : IGemmKernel<float>
 {

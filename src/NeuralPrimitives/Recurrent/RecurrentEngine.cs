@@ -65,7 +65,8 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
 
     /// <summary>
     /// Everything one forward writes and its backward reads. The training path keeps one (reused,
-    /// so a step after warm-up allocates nothing); <see cref="Infer"/> makes a fresh one per call.
+    /// so a step after warm-up allocates nothing); <see cref="Infer"/> takes one from a pool and, with
+    /// <see cref="KeepCaches"/> false, sizes the per-step caches for a single step.
     /// </summary>
     private sealed class Workspace
     {
@@ -73,15 +74,16 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         public int[] Lengths = [];
         public T[][] LayerInput = [], LayerOutput = [], Mask = [];
         public bool[] MaskDrawn = [];
-        public bool DropoutActive;
+        public bool DropoutActive, KeepCaches;
         // Per layer·direction: activated gates [T·B, G], state before each step H_prev [T·B, P],
         // LSTM: c before each step [T·B, H], tanh(c_t) [T·B, H], m_t = o⊙tanh(c_t) [T·B, H];
-        // GRU: the hidden projection gh_t = h·W_hhᵀ + b_hh [T·B, 3H].
+        // GRU: the hidden projection gh_t = h·W_hhᵀ + b_hh [T·B, 3H]. Without KeepCaches: no H_prev
+        // and c_prev, and tanh(c_t), m_t and gh_t hold one step ([B, ·]).
         public T[][] Gates = [], HPrev = [], CPrev = [], TanhC = [], M = [], Gh = [];
         // Per layer·direction: W_hhᵀ [P, G] and W_hrᵀ [H, P], transposed once per forward so that the
         // per-step GEMMs read a row-major B directly (no packing of the weights at every step).
         public T[][] WHhT = [], WHrT = [];
-        public T[] H = [], C = [], Tmp = [];
+        public T[] H = [], C = [], Tmp = [], Bias = [];
         public readonly TensorBuffer<T> Output = new(), HN = new(), CN = new();
     }
 
@@ -92,8 +94,9 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
     private readonly TensorBuffer<T> _dInput = new(), _dH0 = new(), _dC0 = new();
     private T[] _xh = [], _dW = [], _dA = [], _dAh = [], _dHs = [], _dh = [], _dc = [], _dm = [], _dTop = [];
     private T[][] _dX = [];
-    private double[] _norms = [];
-    private int _normCount;
+    private double[] _norms = [], _normParts = [];
+    private int _normCount, _normPartCount;
+    private readonly TimeLoopJob _timeLoop;
 
     public RecurrentEngine(RecurrentCellKind kind, int inputSize, int hiddenSize, int numLayers, bool bias, bool batchFirst,
         double dropout, bool bidirectional, int projSize, Rng? rng)
@@ -147,6 +150,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         Parameters = list;
         foreach (var p in list) Init.UniformFanIn(p, hiddenSize, rng);
         DropoutRng = new Rng(rng.NextUInt64());
+        _timeLoop = new TimeLoopJob(this);
     }
 
     public RecurrentCellKind Kind { get; }
@@ -168,9 +172,9 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
     private int GatesH => HiddenSize * (Kind switch { RecurrentCellKind.Lstm => 4, RecurrentCellKind.Gru => 3, _ => 1 }); // G
     private bool IsLstm => Kind == RecurrentCellKind.Lstm;
 
-    private static Span<T> Buf(ref T[] a, int n)
+    private static Span<TE> Buf<TE>(ref TE[] a, int n)
     {
-        if (a.Length < n) a = new T[n];
+        if (a.Length < n) a = new TE[n];
         return a.AsSpan(0, n);
     }
 
@@ -217,45 +221,48 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
     {
         var (steps, batch) = CheckInput(input, h0, c0, lengths);
         _hasForward = false;
-        var result = Run(_train, input, h0, c0, lengths, steps, batch, training && DropoutProbability > 0);
+        var ws = _train;
+        int LD = NumLayers * Directions, DP = Directions * StateSize;
+        var output = ws.Output.Get(BatchFirst ? [batch, steps, DP] : [steps, batch, DP]);
+        var hN = ws.HN.Get([LD, batch, StateSize]);
+        var cN = IsLstm ? ws.CN.Get([LD, batch, HiddenSize]) : null;
+        Run(ws, input, h0, c0, lengths, steps, batch, training && DropoutProbability > 0, keepCaches: true, output, hN, cN);
         _hasForward = true;
-        return result;
+        return (output, hN, cN);
     }
 
     public (Tensor<T> Output, Tensor<T> HN, Tensor<T>? CN) Infer(Tensor<T> input, Tensor<T>? h0, Tensor<T>? c0, int[]? lengths)
     {
         var (steps, batch) = CheckInput(input, h0, c0, lengths);
-        // Scratch comes from a pool (one workspace per concurrent caller, so repeated calls do not
-        // re-allocate tens of MB); the results are copied into new tensors owned by the caller.
+        // The results are new tensors owned by the caller, written in place; the scratch comes from a pool
+        // (one workspace per concurrent caller, so repeated calls do not re-allocate it) and keeps only
+        // what one step needs, since no backward pass follows.
+        var (output, hN, cN) = (NewTensor(OutputShape(steps, batch)), NewTensor(StateShape(batch, StateSize)),
+            IsLstm ? NewTensor(StateShape(batch, HiddenSize)) : null);
         var ws = _inferPool.TryTake(out var pooled) ? pooled : new Workspace();
         try
         {
-            var (y, hN, cN) = Run(ws, input, h0, c0, lengths, steps, batch, dropout: false);
-            return (Copy(y), Copy(hN), cN is null ? null : Copy(cN));
+            Run(ws, input, h0, c0, lengths, steps, batch, dropout: false, keepCaches: false, output, hN, cN);
         }
         finally
         {
             _inferPool.Add(ws);
         }
+        return (output, hN, cN);
     }
 
-    private static Tensor<T> Copy(Tensor<T> t) => Tensor.Create(t.ToArray(), t.Lengths);
+    private nint[] OutputShape(int steps, int batch) => BatchFirst ? [batch, steps, Directions * StateSize] : [steps, batch, Directions * StateSize];
 
-    private static void Transpose(ReadOnlySpan<T> src, int rows, int cols, Span<T> dst)
-    {
-        // dst [cols, rows] = srcᵀ, in 16×16 blocks so both sides stay in cache.
-        const int Blk = 16;
-        for (int r0 = 0; r0 < rows; r0 += Blk)
-            for (int c0 = 0; c0 < cols; c0 += Blk)
-            {
-                int r1 = Math.Min(rows, r0 + Blk), c1 = Math.Min(cols, c0 + Blk);
-                for (int r = r0; r < r1; r++)
-                    for (int c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
-            }
-    }
+    private nint[] StateShape(int batch, int size) => [NumLayers * Directions, batch, size];
 
-    private (Tensor<T>, Tensor<T>, Tensor<T>?) Run(Workspace ws, Tensor<T> input, Tensor<T>? h0, Tensor<T>? c0, int[]? lengths,
-        int steps, int batch, bool dropout)
+    private static Tensor<T> NewTensor(nint[] shape) => Tensor.Create(GC.AllocateUninitializedArray<T>(Shapes.Product(shape)), shape);
+
+    /// <summary>
+    /// The forward pass over all layers and directions, writing the output sequence and the final states.
+    /// <paramref name="keepCaches"/>: keep every step's gates and states for <see cref="Backward"/>.
+    /// </summary>
+    private void Run(Workspace ws, Tensor<T> input, Tensor<T>? h0, Tensor<T>? c0, int[]? lengths, int steps, int batch,
+        bool dropout, bool keepCaches, Tensor<T> output, Tensor<T> hNTensor, Tensor<T>? cNTensor)
     {
         int L = NumLayers, D = Directions, P = StateSize, H = HiddenSize, rows = steps * batch;
         if (ws.Steps * ws.Batch != rows) Array.Fill(ws.MaskDrawn, false);
@@ -270,17 +277,18 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         EnsureLayers(ref ws.WHhT, L * D);
         if (ProjSize > 0) EnsureLayers(ref ws.WHrT, L * D);
         ws.DropoutActive = dropout;
+        ws.KeepCaches = keepCaches;
 
         // Layer 0's input, time-major [T, B, I].
         var x0 = Buf(ref ws.LayerInput[0], rows * InputSize);
         if (BatchFirst) SwapTimeBatch(input.AsReadOnlySpan(), x0, batch, steps, InputSize);
         else input.AsReadOnlySpan().CopyTo(x0);
 
-        var hN = ws.HN.Get([L * D, batch, P]).AsSpan();
-        var cN = IsLstm ? ws.CN.Get([L * D, batch, H]).AsSpan() : default;
+        var hN = hNTensor.AsSpan();
+        var cN = cNTensor is null ? default : cNTensor.AsSpan();
         for (int l = 0; l < L; l++)
         {
-            var y = Buf(ref ws.LayerOutput[l], rows * D * P);
+            Buf(ref ws.LayerOutput[l], rows * D * P);
             if (l > 0)
             {
                 // Dropout on the previous layer's output: X_l = Y_{l−1} ⊙ mask, mask ∈ {0, 1/(1−p)}.
@@ -304,15 +312,13 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                 int s = l * D + d;
                 ReadOnlySpan<T> hInit = h0 is null ? default : h0.AsReadOnlySpan().Slice(s * batch * P, batch * P);
                 ReadOnlySpan<T> cInit = c0 is null ? default : c0.AsReadOnlySpan().Slice(s * batch * H, batch * H);
-                ForwardDirection(ws, l, d, hInit, cInit, y, hN.Slice(s * batch * P, batch * P), IsLstm ? cN.Slice(s * batch * H, batch * H) : default);
+                ForwardDirection(ws, l, d, hInit, cInit, hN.Slice(s * batch * P, batch * P), IsLstm ? cN.Slice(s * batch * H, batch * H) : default);
             }
         }
 
         var yTop = ws.LayerOutput[L - 1].AsSpan(0, rows * D * P);
-        var output = ws.Output.Get(BatchFirst ? [batch, steps, D * P] : [steps, batch, D * P]);
         if (BatchFirst) SwapTimeBatch(yTop, output.AsSpan(), steps, batch, D * P);
         else yTop.CopyTo(output.AsSpan());
-        return (output, ws.HN.Get([L * D, batch, P]), IsLstm ? ws.CN.Get([L * D, batch, H]) : null);
     }
 
     /// <summary>[A, Bdim, F] → [Bdim, A, F].</summary>
@@ -323,117 +329,144 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                 src.Slice((a * inner + b) * features, features).CopyTo(dst.Slice((b * outer + a) * features, features));
     }
 
-    private void ForwardDirection(Workspace ws, int l, int d, ReadOnlySpan<T> hInit, ReadOnlySpan<T> cInit, Span<T> y, Span<T> hOut, Span<T> cOut)
+    private void ForwardDirection(Workspace ws, int l, int d, ReadOnlySpan<T> hInit, ReadOnlySpan<T> cInit, Span<T> hOut, Span<T> cOut)
     {
         var cell = _cells[l * Directions + d];
         int steps = ws.Steps, batch = ws.Batch, rows = steps * batch;
-        int H = HiddenSize, P = StateSize, G = GatesH, D = Directions, ldy = D * P, s = l * Directions + d;
-        var lengths = ws.Lengths;
+        int H = HiddenSize, P = StateSize, G = GatesH, s = l * Directions + d;
         var x = ws.LayerInput[l].AsSpan(0, rows * cell.InSize);
         var a = Buf(ref ws.Gates[s], rows * G);
-        var wHhT = Buf(ref ws.WHhT[s], P * G);
-        Transpose(cell.WHh.Data, G, P, wHhT);
-        var wHrT = cell.WHr is null ? default : Buf(ref ws.WHrT[s], H * P);
-        if (cell.WHr is not null) Transpose(cell.WHr.Data, P, H, wHrT);
-        var hPrevAll = Buf(ref ws.HPrev[s], rows * P);
+        Gemm.Transpose<T>(cell.WHh.Data, G, P, Buf(ref ws.WHhT[s], P * G));
+        if (cell.WHr is not null) Gemm.Transpose<T>(cell.WHr.Data, P, H, Buf(ref ws.WHrT[s], H * P));
+        // Everything the time loop writes is sized here, before the loop may run on several threads.
+        int cached = ws.KeepCaches ? rows : batch;            // rows of tanh(c), m and gh: every step's, or one step's
+        if (ws.KeepCaches) Buf(ref ws.HPrev[s], rows * P);
+        if (ws.KeepCaches && IsLstm) Buf(ref ws.CPrev[s], rows * H);
+        if (IsLstm) { Buf(ref ws.TanhC[s], cached * H); Buf(ref ws.M[s], cached * H); }
+        if (Kind == RecurrentCellKind.Gru) Buf(ref ws.Gh[s], cached * G);
+        Buf(ref ws.Tmp, batch * Math.Max(P, H));
 
-        // 1. Input projection of every timestep at once: A = X·W_ihᵀ + b_ih (+ b_hh, except for the GRU,
-        //    whose b_hn must stay inside r ⊙ (W_hn h + b_hn)).
-        T beta = T.Zero;
+        // 1. Input projection of every timestep at once: A = X·W_ihᵀ. The biases are added step by step
+        //    (ForwardSteps), to rows that are then in cache, instead of in a pass over all of A here.
+        Gemm.Multiply(false, true, rows, G, cell.InSize, T.One, x, cell.WIh.Data, T.Zero, a);
         if (cell.BIh is not null)
         {
-            for (int r = 0; r < rows; r++)
-            {
-                var row = a.Slice(r * G, G);
-                if (Kind == RecurrentCellKind.Gru) cell.BIh.Data.CopyTo(row);
-                else TensorPrimitives.Add(cell.BIh.Data, cell.BHh!.Data, row);
-            }
-            beta = T.One;
+            // b_ih + b_hh for the RNN and LSTM; the GRU adds b_ih to its input side and b_hh to gh
+            // (b_hn must stay inside r ⊙ (W_hn h + b_hn)).
+            var bias = Buf(ref ws.Bias, G);
+            if (Kind == RecurrentCellKind.Gru) cell.BIh.Data.CopyTo(bias);
+            else TensorPrimitives.Add(cell.BIh.Data, cell.BHh!.Data, bias);
         }
-        Gemm.Multiply(false, true, rows, G, cell.InSize, T.One, x, cell.WIh.Data, beta, a);
 
-        // 2. The recurrence, one step at a time in this direction's order.
+        // 2. The recurrence (ForwardSteps), from the initial state.
         var h = Buf(ref ws.H, batch * P);
         if (hInit.IsEmpty) h.Clear(); else hInit.CopyTo(h);
         var c = IsLstm ? Buf(ref ws.C, batch * H) : default;
         if (IsLstm) { if (cInit.IsEmpty) c.Clear(); else cInit.CopyTo(c); }
-        var tmp = Buf(ref ws.Tmp, batch * Math.Max(P, H));
+        RunTimeLoop(ws, l, d, dY: null, recordNorms: false);
+        h.CopyTo(hOut);
+        if (IsLstm) c.CopyTo(cOut);
+    }
+
+    /// <summary>
+    /// The forward recurrence for sequences b0 ≤ b &lt; b1 of the batch, every step in this direction's order.
+    /// Sequences never interact, so disjoint ranges can run on different threads (see <see cref="RunTimeLoop"/>).
+    /// </summary>
+    private void ForwardSteps(Workspace ws, int l, int d, int b0, int b1)
+    {
+        var cell = _cells[l * Directions + d];
+        int steps = ws.Steps, batch = ws.Batch, rows = steps * batch, nb = b1 - b0;
+        int H = HiddenSize, P = StateSize, G = GatesH, ldy = Directions * P, s = l * Directions + d, w = Math.Max(P, H);
+        var lengths = ws.Lengths.AsSpan(b0, nb);                 // lengths[j] is sequence b0 + j's
+        var a = ws.Gates[s].AsSpan(0, rows * G);
+        var wHhT = ws.WHhT[s].AsSpan(0, P * G);
+        var wHrT = cell.WHr is null ? default : ws.WHrT[s].AsSpan(0, H * P);
+        bool keep = ws.KeepCaches;
+        var hPrevAll = keep ? ws.HPrev[s].AsSpan(0, rows * P) : default;
+        var y = ws.LayerOutput[l].AsSpan(0, rows * ldy);
+        var h = ws.H.AsSpan(b0 * P, nb * P);
+        var c = IsLstm ? ws.C.AsSpan(b0 * H, nb * H) : default;
+        var tmp = ws.Tmp.AsSpan(b0 * w, nb * w);
+        ReadOnlySpan<T> bias = cell.BIh is null ? default : ws.Bias.AsSpan(0, G);
 
         for (int step = 0; step < steps; step++)
         {
             int t = d == 0 ? step : steps - 1 - step;
-            int o = t * batch;
-            var at = a.Slice(o * G, batch * G);
-            h.CopyTo(hPrevAll.Slice(o * P, batch * P));
+            int o = t * batch + b0;                               // row of sequence b0 at step t
+            int oc = keep ? o : b0;                               // its row in the tanh(c), m and gh caches
+            var at = a.Slice(o * G, nb * G);
+            if (keep) h.CopyTo(hPrevAll.Slice(o * P, nb * P));
             switch (Kind)
             {
                 case RecurrentCellKind.RnnTanh:
                 case RecurrentCellKind.RnnRelu:
-                    Gemm.Multiply(false, false, batch, H, H, T.One, h, wHhT, T.One, at);
+                    Gemm.Multiply(false, false, nb, H, H, T.One, h, wHhT, T.One, at);
+                    if (!bias.IsEmpty) AddToRows(at, bias);
                     if (Kind == RecurrentCellKind.RnnTanh) VectorMath.Tanh<T>(at, at);
                     else TensorPrimitives.Max(at, T.Zero, at);
-                    for (int b = 0; b < batch; b++)
-                        if (t < lengths[b]) at.Slice(b * H, H).CopyTo(h.Slice(b * H, H));
+                    for (int j = 0; j < nb; j++)
+                        if (t < lengths[j]) at.Slice(j * H, H).CopyTo(h.Slice(j * H, H));
                     break;
 
                 case RecurrentCellKind.Lstm:
                 {
-                    Gemm.Multiply(false, false, batch, G, P, T.One, h, wHhT, T.One, at);
-                    var cPrev = Buf(ref ws.CPrev[s], rows * H).Slice(o * H, batch * H);
-                    var tanhC = Buf(ref ws.TanhC[s], rows * H).Slice(o * H, batch * H);
-                    var m = Buf(ref ws.M[s], rows * H).Slice(o * H, batch * H);
-                    c.CopyTo(cPrev);
-                    for (int b = 0; b < batch; b++)
+                    Gemm.Multiply(false, false, nb, G, P, T.One, h, wHhT, T.One, at);
+                    var tanhC = ws.TanhC[s].AsSpan(oc * H, nb * H);
+                    var m = ws.M[s].AsSpan(oc * H, nb * H);
+                    if (keep) c.CopyTo(ws.CPrev[s].AsSpan(o * H, nb * H));
+                    for (int j = 0; j < nb; j++)
                     {
-                        var g = at.Slice(b * G, G);
-                        var mb = m.Slice(b * H, H);
-                        if (t >= lengths[b]) { mb.Clear(); continue; }   // padding: state frozen, contributes nothing
+                        var g = at.Slice(j * G, G);
+                        var mb = m.Slice(j * H, H);
+                        if (t >= lengths[j]) { mb.Clear(); continue; }   // padding: state frozen, contributes nothing
+                        if (!bias.IsEmpty) TensorPrimitives.Add(g, bias, g);
                         VectorMath.Sigmoid<T>(g[..(2 * H)], g[..(2 * H)]);          // i, f
                         VectorMath.Tanh<T>(g.Slice(2 * H, H), g.Slice(2 * H, H));    // g
                         VectorMath.Sigmoid<T>(g.Slice(3 * H, H), g.Slice(3 * H, H)); // o
-                        var cb = c.Slice(b * H, H);
-                        var tb = tanhC.Slice(b * H, H);
+                        var cb = c.Slice(j * H, H);
+                        var tb = tanhC.Slice(j * H, H);
                         // c = f ⊙ c + i ⊙ g ; m = o ⊙ tanh(c)
                         TensorPrimitives.Multiply(g.Slice(H, H), cb, cb);
                         TensorPrimitives.MultiplyAdd(g[..H], g.Slice(2 * H, H), cb, cb);
                         VectorMath.Tanh<T>(cb, tb);
                         TensorPrimitives.Multiply(g.Slice(3 * H, H), tb, mb);
-                        if (cell.WHr is null) mb.CopyTo(h.Slice(b * P, P));
+                        if (cell.WHr is null) mb.CopyTo(h.Slice(j * P, P));
                     }
                     if (cell.WHr is not null)
                     {
                         // Projection h = m·W_hrᵀ, written only for sequences still running.
-                        var hp = tmp[..(batch * P)];
-                        Gemm.Multiply(false, false, batch, P, H, T.One, m, wHrT, T.Zero, hp);
-                        for (int b = 0; b < batch; b++)
-                            if (t < lengths[b]) hp.Slice(b * P, P).CopyTo(h.Slice(b * P, P));
+                        var hp = tmp[..(nb * P)];
+                        Gemm.Multiply(false, false, nb, P, H, T.One, m, wHrT, T.Zero, hp);
+                        for (int j = 0; j < nb; j++)
+                            if (t < lengths[j]) hp.Slice(j * P, P).CopyTo(h.Slice(j * P, P));
                     }
                     break;
                 }
 
                 case RecurrentCellKind.Gru:
                 {
-                    var gh = Buf(ref ws.Gh[s], rows * G).Slice(o * G, batch * G);
+                    var gh = ws.Gh[s].AsSpan(oc * G, nb * G);
                     T betaH = T.Zero;
                     if (cell.BHh is not null)
                     {
-                        for (int b = 0; b < batch; b++) cell.BHh.Data.CopyTo(gh.Slice(b * G, G));
+                        for (int j = 0; j < nb; j++) cell.BHh.Data.CopyTo(gh.Slice(j * G, G));
                         betaH = T.One;
                     }
-                    Gemm.Multiply(false, false, batch, G, H, T.One, h, wHhT, betaH, gh);
-                    for (int b = 0; b < batch; b++)
+                    Gemm.Multiply(false, false, nb, G, H, T.One, h, wHhT, betaH, gh);
+                    for (int j = 0; j < nb; j++)
                     {
-                        if (t >= lengths[b]) continue;
-                        var g = at.Slice(b * G, G);
-                        var ghb = gh.Slice(b * G, G);
-                        var hb = h.Slice(b * H, H);
+                        if (t >= lengths[j]) continue;
+                        var g = at.Slice(j * G, G);
+                        var ghb = gh.Slice(j * G, G);
+                        var hb = h.Slice(j * H, H);
+                        if (!bias.IsEmpty) TensorPrimitives.Add(g, bias, g);
                         // r, z = σ(gx + gh); n = tanh(gx_n + r ⊙ gh_n); h = n + z ⊙ (h − n)
                         TensorPrimitives.Add(g[..(2 * H)], ghb[..(2 * H)], g[..(2 * H)]);
                         VectorMath.Sigmoid<T>(g[..(2 * H)], g[..(2 * H)]);
                         var n = g.Slice(2 * H, H);
                         TensorPrimitives.MultiplyAdd(g[..H], ghb.Slice(2 * H, H), n, n);
                         VectorMath.Tanh<T>(n, n);
-                        var diff = tmp[..H];
+                        var diff = tmp.Slice(j * w, H);
                         TensorPrimitives.Subtract(hb, n, diff);
                         TensorPrimitives.MultiplyAdd(g.Slice(H, H), diff, n, hb);
                     }
@@ -441,14 +474,68 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                 }
             }
             // Output: the new state for running sequences, zero past each sequence's length.
-            for (int b = 0; b < batch; b++)
+            for (int j = 0; j < nb; j++)
             {
-                var yb = y.Slice((o + b) * ldy + d * P, P);
-                if (t < lengths[b]) h.Slice(b * P, P).CopyTo(yb); else yb.Clear();
+                var yb = y.Slice((o + j) * ldy + d * P, P);
+                if (t < lengths[j]) h.Slice(j * P, P).CopyTo(yb); else yb.Clear();
             }
         }
-        h.CopyTo(hOut);
-        if (IsLstm) c.CopyTo(cOut);
+    }
+
+    /// <summary>Fewest sequences one thread takes when a time loop is split across threads (one 8-row GEMM tile).</summary>
+    private const int MinSequencesPerThread = 8;
+
+    /// <summary>Time loops with fewer multiply-adds in their per-step products than this run on the calling thread.</summary>
+    private const long ParallelMinMacs = 1L << 22;
+
+    /// <summary>
+    /// Runs one layer·direction's time loop (forward when <paramref name="dY"/> is null, else backward). The
+    /// per-step products are small (m = batch), and handing each one to two threads would cost a fork and a
+    /// join per step; instead the batch is split: each thread walks every timestep for its own sequences,
+    /// so there is one hand-over per sequence. Each sequence sees the same operations however it is split.
+    /// </summary>
+    private void RunTimeLoop(Workspace ws, int l, int d, T[]? dY, bool recordNorms)
+    {
+        int parts = Math.Min(Parallelism.NumThreads, ws.Batch / MinSequencesPerThread);
+        if (dY is not null) Buf(ref _normParts, Math.Max(parts, 1) * ws.Steps);
+        _normPartCount = 1;
+        long macs = (long)ws.Steps * ws.Batch * GatesH * StateSize;
+        if (parts > 1 && macs >= ParallelMinMacs && Parallelism.TryEnterParallel())
+        {
+            try
+            {
+                _timeLoop.Set(ws, l, d, dY, recordNorms, parts);
+                Parallelism.RunParallel(_timeLoop, parts, parts);
+                _normPartCount = parts;
+            }
+            finally
+            {
+                _timeLoop.Set(null, 0, 0, null, false, 0);   // drop the references to the buffers
+                Parallelism.ExitParallel();
+            }
+            return;
+        }
+        if (dY is null) ForwardSteps(ws, l, d, 0, ws.Batch);
+        else BackwardSteps(ws, l, d, dY, recordNorms, 0, 0, ws.Batch);
+    }
+
+    /// <summary>One time loop split by sequences: part p of n runs sequences [B·p/n, B·(p+1)/n).</summary>
+    private sealed class TimeLoopJob(RecurrentEngine<T> engine) : ParallelJob
+    {
+        private Workspace? _ws;
+        private T[]? _dY;
+        private int _layer, _direction, _parts;
+        private bool _recordNorms;
+
+        public void Set(Workspace? ws, int layer, int direction, T[]? dY, bool recordNorms, int parts) =>
+            (_ws, _layer, _direction, _dY, _recordNorms, _parts) = (ws, layer, direction, dY, recordNorms, parts);
+
+        public override void Execute(int part)
+        {
+            int b0 = _ws!.Batch * part / _parts, b1 = _ws.Batch * (part + 1) / _parts;
+            if (_dY is null) engine.ForwardSteps(_ws, _layer, _direction, b0, b1);
+            else engine.BackwardSteps(_ws, _layer, _direction, _dY, _recordNorms, part, b0, b1);
+        }
     }
 
     // ───────────────────────────────── backward ────────────────────────────────
@@ -476,7 +563,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         EnsureLayers(ref _dX, L);
         var dH0 = _dH0.Get([L * D, batch, P]).AsSpan();
         var dC0 = IsLstm ? _dC0.Get([L * D, batch, H]).AsSpan() : default;
-        ReadOnlySpan<T> dY = dTop;
+        T[] dY = _dTop;
         for (int l = L - 1; l >= 0; l--)
         {
             int inSize = _cells[l * D].InSize;
@@ -491,28 +578,27 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
             }
             // Through the dropout between layers: ∂L/∂Y_{l−1} = ∂L/∂X_l ⊙ mask.
             if (l > 0 && ws.DropoutActive) TensorPrimitives.Multiply(dX, ws.Mask[l].AsSpan(0, dX.Length), dX);
-            dY = dX;
+            dY = _dX[l];
         }
 
+        var dIn = dY.AsSpan(0, rows * InputSize);
         var dInput = _dInput.Get(BatchFirst ? [batch, steps, InputSize] : [steps, batch, InputSize]);
-        if (BatchFirst) SwapTimeBatch(dY, dInput.AsSpan(), steps, batch, InputSize);
-        else dY.CopyTo(dInput.AsSpan());
+        if (BatchFirst) SwapTimeBatch(dIn, dInput.AsSpan(), steps, batch, InputSize);
+        else dIn.CopyTo(dInput.AsSpan());
         return (dInput, _dH0.Get([L * D, batch, P]), IsLstm ? _dC0.Get([L * D, batch, H]) : null);
     }
 
     /// <summary>
-    /// BPTT for one layer and direction: the loop backwards over time carrying dh (and dc), then
-    /// the weight gradients and dX as single GEMMs over all timesteps.
+    /// BPTT for one layer and direction: the loop backwards over time carrying dh (and dc) (<see cref="BackwardSteps"/>),
+    /// then the weight gradients and dX as single GEMMs over all timesteps.
     /// </summary>
-    private void BackwardDirection(Workspace ws, int l, int d, ReadOnlySpan<T> dY, ReadOnlySpan<T> dhInit, ReadOnlySpan<T> dcInit,
+    private void BackwardDirection(Workspace ws, int l, int d, T[] dY, ReadOnlySpan<T> dhInit, ReadOnlySpan<T> dcInit,
         Span<T> dX, bool accumulate, bool recordNorms, Span<T> dh0, Span<T> dc0)
     {
         var cell = _cells[l * Directions + d];
         int steps = ws.Steps, batch = ws.Batch, rows = steps * batch;
-        int H = HiddenSize, P = StateSize, G = GatesH, ldy = Directions * P, s = l * Directions + d;
+        int H = HiddenSize, P = StateSize, G = GatesH, s = l * Directions + d;
         bool gru = Kind == RecurrentCellKind.Gru;
-        var lengths = ws.Lengths;
-        var gates = ws.Gates[s].AsSpan(0, rows * G);
         var hPrevAll = ws.HPrev[s].AsSpan(0, rows * P);
         var dA = Buf(ref _dA, rows * G);                      // ∂L/∂(pre-activation), input side
         var dAh = gru ? Buf(ref _dAh, rows * G) : dA;         // hidden side (differs only for the GRU's n gate)
@@ -521,95 +607,18 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         if (dhInit.IsEmpty) dh.Clear(); else dhInit.CopyTo(dh);
         var dc = IsLstm ? Buf(ref _dc, batch * H) : default;
         if (IsLstm) { if (dcInit.IsEmpty) dc.Clear(); else dcInit.CopyTo(dc); }
-        var dm = IsLstm && cell.WHr is not null ? Buf(ref _dm, batch * H) : default;
+        if (IsLstm && cell.WHr is not null) Buf(ref _dm, batch * H);
 
-        for (int step = steps - 1; step >= 0; step--)
-        {
-            int t = d == 0 ? step : steps - 1 - step;
-            int o = t * batch;
-            var dht = dHs.Slice(o * P, batch * P);
-            var dat = dA.Slice(o * G, batch * G);
-            var daht = dAh.Slice(o * G, batch * G);
-            var gt = gates.Slice(o * G, batch * G);
-
-            // dh_t = dh_carry + dY_t (the output at a padded position is a constant zero: no gradient).
-            for (int b = 0; b < batch; b++)
-            {
-                var row = dht.Slice(b * P, P);
-                dh.Slice(b * P, P).CopyTo(row);
-                if (t < lengths[b]) TensorPrimitives.Add(row, dY.Slice((o + b) * ldy + d * P, P), row);
-            }
-            if (recordNorms) _norms[t] = double.CreateTruncating(T.Sqrt(TensorPrimitives.SumOfSquares<T>(dht)));
-
-            switch (Kind)
-            {
-                case RecurrentCellKind.RnnTanh:
-                case RecurrentCellKind.RnnRelu:
-                    for (int b = 0; b < batch; b++)
-                    {
-                        var da = dat.Slice(b * H, H);
-                        if (t >= lengths[b]) { da.Clear(); continue; }
-                        RnnBackwardRow(gt.Slice(b * H, H), dht.Slice(b * H, H), da, Kind == RecurrentCellKind.RnnTanh);
-                    }
-                    break;
-
-                case RecurrentCellKind.Lstm:
-                {
-                    var cPrev = ws.CPrev[s].AsSpan(o * H, batch * H);
-                    var tanhC = ws.TanhC[s].AsSpan(o * H, batch * H);
-                    // Through the projection h = W_hr·m: dm = dh·W_hr (padded rows of m are zero, so dW_hr is unaffected).
-                    ReadOnlySpan<T> dmt = dht;
-                    if (cell.WHr is not null)
-                    {
-                        Gemm.Multiply(false, false, batch, H, P, T.One, dht, cell.WHr.Data, T.Zero, dm);
-                        dmt = dm;
-                    }
-                    for (int b = 0; b < batch; b++)
-                    {
-                        var da = dat.Slice(b * G, G);
-                        if (t >= lengths[b]) { da.Clear(); continue; }                    // dc passes through unchanged
-                        int k0 = b * H;
-                        LstmBackwardRow(gt.Slice(b * G, G), tanhC.Slice(k0, H), cPrev.Slice(k0, H), dmt.Slice(k0, H), dc.Slice(k0, H), da, H);
-                    }
-                    break;
-                }
-
-                case RecurrentCellKind.Gru:
-                {
-                    var gh = ws.Gh[s].AsSpan(o * G, batch * G);
-                    var hPrev = hPrevAll.Slice(o * P, batch * P);
-                    for (int b = 0; b < batch; b++)
-                    {
-                        var dax = dat.Slice(b * G, G);
-                        var dah = daht.Slice(b * G, G);
-                        if (t >= lengths[b]) { dax.Clear(); dah.Clear(); continue; }
-                        GruBackwardRow(gt.Slice(b * G, G), gh.Slice(b * G, G), hPrev.Slice(b * H, H), dht.Slice(b * H, H), dax, dah, H);
-                    }
-                    break;
-                }
-            }
-
-            // Carry to step t−1: dh = dA_t·W_hh (+ the GRU's direct path z ⊙ dh); padded rows pass dh through.
-            T beta = T.Zero;
-            if (gru)
-            {
-                for (int b = 0; b < batch; b++)
-                {
-                    var dhb = dh.Slice(b * P, P);
-                    if (t < lengths[b]) TensorPrimitives.Multiply(dht.Slice(b * P, P), gt.Slice(b * G + H, H), dhb);
-                    else dht.Slice(b * P, P).CopyTo(dhb);
-                }
-                beta = T.One;
-            }
-            // This product, applied once per step, is where gradients vanish or explode: dh is multiplied
-            // by diag(act')·W_hh at every step back (see the header and HiddenGradientNorms).
-            Gemm.Multiply(false, false, batch, P, G, T.One, daht, cell.WHh.Data, beta, dh);
-            if (!gru)
-                for (int b = 0; b < batch; b++)
-                    if (t >= lengths[b]) dht.Slice(b * P, P).CopyTo(dh.Slice(b * P, P));
-        }
+        RunTimeLoop(ws, l, d, dY, recordNorms);
         dh.CopyTo(dh0);
         if (IsLstm) dc.CopyTo(dc0);
+        if (recordNorms)
+            for (int t = 0; t < steps; t++)
+            {
+                double sum = 0;
+                for (int part = 0; part < _normPartCount; part++) sum += _normParts[part * steps + t];
+                _norms[t] = Math.Sqrt(sum);
+            }
 
         // Weight gradients, one GEMM each over all T·B rows.
         var x = ws.LayerInput[l].AsSpan(0, rows * cell.InSize);
@@ -647,6 +656,115 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         if (cell.BHh is { RequiresGrad: true }) SumRowsInto(dAh, rows, G, cell.BHh.Grad);
         // dX = dA·W_ih (the second direction adds to the first's).
         Gemm.Multiply(false, false, rows, cell.InSize, G, T.One, dA, cell.WIh.Data, accumulate ? T.One : T.Zero, dX);
+    }
+
+    /// <summary>
+    /// The loop backwards over time for sequences b0 ≤ b &lt; b1 (part <paramref name="part"/> of a split, see
+    /// <see cref="RunTimeLoop"/>): writes dA and dH for their rows and leaves ∂L/∂h0 (∂L/∂c0) in the carry.
+    /// </summary>
+    private void BackwardSteps(Workspace ws, int l, int d, T[] dYAll, bool recordNorms, int part, int b0, int b1)
+    {
+        var cell = _cells[l * Directions + d];
+        int steps = ws.Steps, batch = ws.Batch, rows = steps * batch, nb = b1 - b0;
+        int H = HiddenSize, P = StateSize, G = GatesH, ldy = Directions * P, s = l * Directions + d;
+        bool gru = Kind == RecurrentCellKind.Gru;
+        var lengths = ws.Lengths.AsSpan(b0, nb);                 // lengths[j] is sequence b0 + j's
+        var dY = dYAll.AsSpan(0, rows * ldy);
+        var gates = ws.Gates[s].AsSpan(0, rows * G);
+        var hPrevAll = ws.HPrev[s].AsSpan(0, rows * P);
+        var dA = _dA.AsSpan(0, rows * G);
+        var dAh = gru ? _dAh.AsSpan(0, rows * G) : dA;
+        var dHs = _dHs.AsSpan(0, rows * P);
+        var dh = _dh.AsSpan(b0 * P, nb * P);
+        var dc = IsLstm ? _dc.AsSpan(b0 * H, nb * H) : default;
+        var dm = IsLstm && cell.WHr is not null ? _dm.AsSpan(b0 * H, nb * H) : default;
+        var sumSq = recordNorms ? _normParts.AsSpan(part * steps, steps) : default;
+
+        for (int step = steps - 1; step >= 0; step--)
+        {
+            int t = d == 0 ? step : steps - 1 - step;
+            int o = t * batch + b0;                               // row of sequence b0 at step t
+            var dht = dHs.Slice(o * P, nb * P);
+            var dat = dA.Slice(o * G, nb * G);
+            var daht = dAh.Slice(o * G, nb * G);
+            var gt = gates.Slice(o * G, nb * G);
+
+            // dh_t = dh_carry + dY_t (the output at a padded position is a constant zero: no gradient).
+            for (int j = 0; j < nb; j++)
+            {
+                var row = dht.Slice(j * P, P);
+                dh.Slice(j * P, P).CopyTo(row);
+                if (t < lengths[j]) TensorPrimitives.Add(row, dY.Slice((o + j) * ldy + d * P, P), row);
+            }
+            if (recordNorms) sumSq[t] = double.CreateTruncating(TensorPrimitives.SumOfSquares<T>(dht));
+
+            switch (Kind)
+            {
+                case RecurrentCellKind.RnnTanh:
+                case RecurrentCellKind.RnnRelu:
+                    for (int j = 0; j < nb; j++)
+                    {
+                        var da = dat.Slice(j * H, H);
+                        if (t >= lengths[j]) { da.Clear(); continue; }
+                        RnnBackwardRow(gt.Slice(j * H, H), dht.Slice(j * H, H), da, Kind == RecurrentCellKind.RnnTanh);
+                    }
+                    break;
+
+                case RecurrentCellKind.Lstm:
+                {
+                    var cPrev = ws.CPrev[s].AsSpan(o * H, nb * H);
+                    var tanhC = ws.TanhC[s].AsSpan(o * H, nb * H);
+                    // Through the projection h = W_hr·m: dm = dh·W_hr (padded rows of m are zero, so dW_hr is unaffected).
+                    ReadOnlySpan<T> dmt = dht;
+                    if (cell.WHr is not null)
+                    {
+                        Gemm.Multiply(false, false, nb, H, P, T.One, dht, cell.WHr.Data, T.Zero, dm);
+                        dmt = dm;
+                    }
+                    for (int j = 0; j < nb; j++)
+                    {
+                        var da = dat.Slice(j * G, G);
+                        if (t >= lengths[j]) { da.Clear(); continue; }                    // dc passes through unchanged
+                        int k0 = j * H;
+                        LstmBackwardRow(gt.Slice(j * G, G), tanhC.Slice(k0, H), cPrev.Slice(k0, H), dmt.Slice(k0, H), dc.Slice(k0, H), da, H);
+                    }
+                    break;
+                }
+
+                case RecurrentCellKind.Gru:
+                {
+                    var gh = ws.Gh[s].AsSpan(o * G, nb * G);
+                    var hPrev = hPrevAll.Slice(o * P, nb * P);
+                    for (int j = 0; j < nb; j++)
+                    {
+                        var dax = dat.Slice(j * G, G);
+                        var dah = daht.Slice(j * G, G);
+                        if (t >= lengths[j]) { dax.Clear(); dah.Clear(); continue; }
+                        GruBackwardRow(gt.Slice(j * G, G), gh.Slice(j * G, G), hPrev.Slice(j * H, H), dht.Slice(j * H, H), dax, dah, H);
+                    }
+                    break;
+                }
+            }
+
+            // Carry to step t−1: dh = dA_t·W_hh (+ the GRU's direct path z ⊙ dh); padded rows pass dh through.
+            T beta = T.Zero;
+            if (gru)
+            {
+                for (int j = 0; j < nb; j++)
+                {
+                    var dhb = dh.Slice(j * P, P);
+                    if (t < lengths[j]) TensorPrimitives.Multiply(dht.Slice(j * P, P), gt.Slice(j * G + H, H), dhb);
+                    else dht.Slice(j * P, P).CopyTo(dhb);
+                }
+                beta = T.One;
+            }
+            // This product, applied once per step, is where gradients vanish or explode: dh is multiplied
+            // by diag(act')·W_hh at every step back (see the header and HiddenGradientNorms).
+            Gemm.Multiply(false, false, nb, P, G, T.One, daht, cell.WHh.Data, beta, dh);
+            if (!gru)
+                for (int j = 0; j < nb; j++)
+                    if (t >= lengths[j]) dht.Slice(j * P, P).CopyTo(dh.Slice(j * P, P));
+        }
     }
 
     // ───────────── per-row gate derivatives (the cell backward equations, vectorised) ─────────────
@@ -750,6 +868,12 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
             dax[j] = dar; dax[H + j] = daz; dax[2 * H + j] = dan;
             dah[j] = dar; dah[H + j] = daz; dah[2 * H + j] = dan * r;
         }
+    }
+
+    /// <summary>Adds <paramref name="v"/> to every row of <paramref name="m"/> (rows of v.Length).</summary>
+    private static void AddToRows(Span<T> m, ReadOnlySpan<T> v)
+    {
+        for (int r = 0; r < m.Length; r += v.Length) TensorPrimitives.Add(m.Slice(r, v.Length), v, m.Slice(r, v.Length));
     }
 
     private static void SumRowsInto(ReadOnlySpan<T> m, int rows, int cols, Span<T> acc)
