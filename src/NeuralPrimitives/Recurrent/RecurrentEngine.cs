@@ -94,8 +94,9 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
     private readonly TensorBuffer<T> _dInput = new(), _dH0 = new(), _dC0 = new();
     private T[] _xh = [], _dW = [], _dA = [], _dAh = [], _dHs = [], _dh = [], _dc = [], _dm = [], _dTop = [];
     private T[][] _dX = [];
-    private double[] _norms = [], _normParts = [];
-    private int _normCount, _normPartCount;
+    private double[] _norms = [], _seqNorms = [];
+    private int _normCount;
+    private T[] _seqBias = [], _dWt = [];
     private readonly TimeLoopJob _timeLoop;
 
     public RecurrentEngine(RecurrentCellKind kind, int inputSize, int hiddenSize, int numLayers, bool bias, bool batchFirst,
@@ -497,8 +498,6 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
     private void RunTimeLoop(Workspace ws, int l, int d, T[]? dY, bool recordNorms)
     {
         int parts = Math.Min(Parallelism.NumThreads, ws.Batch / MinSequencesPerThread);
-        if (dY is not null) Buf(ref _normParts, Math.Max(parts, 1) * ws.Steps);
-        _normPartCount = 1;
         long macs = (long)ws.Steps * ws.Batch * GatesH * StateSize;
         if (parts > 1 && macs >= ParallelMinMacs && Parallelism.TryEnterParallel())
         {
@@ -506,7 +505,6 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
             {
                 _timeLoop.Set(ws, l, d, dY, recordNorms, parts);
                 Parallelism.RunParallel(_timeLoop, parts, parts);
-                _normPartCount = parts;
             }
             finally
             {
@@ -516,7 +514,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
             return;
         }
         if (dY is null) ForwardSteps(ws, l, d, 0, ws.Batch);
-        else BackwardSteps(ws, l, d, dY, recordNorms, 0, 0, ws.Batch);
+        else BackwardSteps(ws, l, d, dY, recordNorms, 0, ws.Batch);
     }
 
     /// <summary>One time loop split by sequences: part p of n runs sequences [B·p/n, B·(p+1)/n).</summary>
@@ -534,7 +532,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         {
             int b0 = _ws!.Batch * part / _parts, b1 = _ws.Batch * (part + 1) / _parts;
             if (_dY is null) engine.ForwardSteps(_ws, _layer, _direction, b0, b1);
-            else engine.BackwardSteps(_ws, _layer, _direction, _dY, _recordNorms, part, b0, b1);
+            else engine.BackwardSteps(_ws, _layer, _direction, _dY, _recordNorms, b0, b1);
         }
     }
 
@@ -608,24 +606,35 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         var dc = IsLstm ? Buf(ref _dc, batch * H) : default;
         if (IsLstm) { if (dcInit.IsEmpty) dc.Clear(); else dcInit.CopyTo(dc); }
         if (IsLstm && cell.WHr is not null) Buf(ref _dm, batch * H);
+        var seqBias = Buf(ref _seqBias, batch * 2 * G);
+        var seqNorms = Buf(ref _seqNorms, steps * batch);
 
         RunTimeLoop(ws, l, d, dY, recordNorms);
         dh.CopyTo(dh0);
         if (IsLstm) dc.CopyTo(dc0);
+        // The loop summed per sequence (so the result does not depend on how the batch was split across
+        // threads); add the sequences up in order: ‖dh_t‖² per step, and the bias gradients Σ dA and Σ dA_h.
         if (recordNorms)
             for (int t = 0; t < steps; t++)
             {
                 double sum = 0;
-                for (int part = 0; part < _normPartCount; part++) sum += _normParts[part * steps + t];
+                for (int b = 0; b < batch; b++) sum += seqNorms[t * batch + b];
                 _norms[t] = Math.Sqrt(sum);
             }
+        for (int b = 0; b < batch; b++)
+        {
+            if (cell.BIh is { RequiresGrad: true }) TensorPrimitives.Add(cell.BIh.Grad, seqBias.Slice(b * 2 * G, G), cell.BIh.Grad);
+            if (cell.BHh is { RequiresGrad: true }) TensorPrimitives.Add(cell.BHh.Grad, seqBias.Slice(b * 2 * G + (gru ? G : 0), G), cell.BHh.Grad);
+        }
 
         // Weight gradients, one GEMM each over all T·B rows.
         var x = ws.LayerInput[l].AsSpan(0, rows * cell.InSize);
+        var gIh = cell.WIh.Grad.AsSpan();
+        var gHh = cell.WHh.Grad.AsSpan();
         if (!gru && cell.WIh.RequiresGrad && cell.WHh.RequiresGrad)
         {
             // RNN/LSTM: both products share dA, so they are one GEMM: [dW_ih | dW_hh] += dAᵀ·[X | H_prev]
-            // (dAᵀ is packed once instead of twice, and the product is wider).
+            // (dA is packed once instead of twice, and the product is larger).
             int inSize = cell.InSize, width = inSize + P;
             var xh = Buf(ref _xh, rows * width);
             for (int r = 0; r < rows; r++)
@@ -633,10 +642,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                 x.Slice(r * inSize, inSize).CopyTo(xh.Slice(r * width, inSize));
                 hPrevAll.Slice(r * P, P).CopyTo(xh.Slice(r * width + inSize, P));
             }
-            var dW = Buf(ref _dW, G * width);
-            Gemm.Multiply(true, false, G, width, rows, T.One, dA, xh, T.Zero, dW);
-            var gIh = cell.WIh.Grad.AsSpan();
-            var gHh = cell.WHh.Grad.AsSpan();
+            var dW = WeightGradient(dA, xh, rows, width);
             for (int g = 0; g < G; g++)
             {
                 var rowIh = gIh.Slice(g * inSize, inSize);
@@ -647,22 +653,20 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         }
         else
         {
-            if (cell.WIh.RequiresGrad) Gemm.Multiply(true, false, G, cell.InSize, rows, T.One, dA, x, T.One, cell.WIh.Grad.AsSpan());
-            if (cell.WHh.RequiresGrad) Gemm.Multiply(true, false, G, P, rows, T.One, dAh, hPrevAll, T.One, cell.WHh.Grad.AsSpan());
+            if (cell.WIh.RequiresGrad) TensorPrimitives.Add(gIh, WeightGradient(dA, x, rows, cell.InSize), gIh);
+            if (cell.WHh.RequiresGrad) TensorPrimitives.Add(gHh, WeightGradient(dAh, hPrevAll, rows, P), gHh);
         }
         if (cell.WHr is { RequiresGrad: true })
             Gemm.Multiply(true, false, P, H, rows, T.One, dHs, ws.M[s].AsSpan(0, rows * H), T.One, cell.WHr.Grad.AsSpan());
-        if (cell.BIh is { RequiresGrad: true }) SumRowsInto(dA, rows, G, cell.BIh.Grad);
-        if (cell.BHh is { RequiresGrad: true }) SumRowsInto(dAh, rows, G, cell.BHh.Grad);
         // dX = dA·W_ih (the second direction adds to the first's).
         Gemm.Multiply(false, false, rows, cell.InSize, G, T.One, dA, cell.WIh.Data, accumulate ? T.One : T.Zero, dX);
     }
 
     /// <summary>
-    /// The loop backwards over time for sequences b0 ≤ b &lt; b1 (part <paramref name="part"/> of a split, see
-    /// <see cref="RunTimeLoop"/>): writes dA and dH for their rows and leaves ∂L/∂h0 (∂L/∂c0) in the carry.
+    /// The loop backwards over time for sequences b0 ≤ b &lt; b1 (see <see cref="RunTimeLoop"/>): writes dA and dH for
+    /// their rows, sums each sequence's dA (its bias gradients) and ‖dh_t‖², and leaves ∂L/∂h0 (∂L/∂c0) in the carry.
     /// </summary>
-    private void BackwardSteps(Workspace ws, int l, int d, T[] dYAll, bool recordNorms, int part, int b0, int b1)
+    private void BackwardSteps(Workspace ws, int l, int d, T[] dYAll, bool recordNorms, int b0, int b1)
     {
         var cell = _cells[l * Directions + d];
         int steps = ws.Steps, batch = ws.Batch, rows = steps * batch, nb = b1 - b0;
@@ -678,7 +682,9 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         var dh = _dh.AsSpan(b0 * P, nb * P);
         var dc = IsLstm ? _dc.AsSpan(b0 * H, nb * H) : default;
         var dm = IsLstm && cell.WHr is not null ? _dm.AsSpan(b0 * H, nb * H) : default;
-        var sumSq = recordNorms ? _normParts.AsSpan(part * steps, steps) : default;
+        var seqNorms = _seqNorms.AsSpan(0, steps * batch);       // ‖dh_t[b]‖² at [t·B + b]
+        var seqBias = _seqBias.AsSpan(b0 * 2 * G, nb * 2 * G);   // per sequence: Σ_t dA_t[b] then Σ_t dA_h,t[b]
+        seqBias.Clear();
 
         for (int step = steps - 1; step >= 0; step--)
         {
@@ -696,7 +702,8 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                 dh.Slice(j * P, P).CopyTo(row);
                 if (t < lengths[j]) TensorPrimitives.Add(row, dY.Slice((o + j) * ldy + d * P, P), row);
             }
-            if (recordNorms) sumSq[t] = double.CreateTruncating(TensorPrimitives.SumOfSquares<T>(dht));
+            if (recordNorms)
+                for (int j = 0; j < nb; j++) seqNorms[o + j] = double.CreateTruncating(TensorPrimitives.SumOfSquares<T>(dht.Slice(j * P, P)));
 
             switch (Kind)
             {
@@ -744,6 +751,13 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                     }
                     break;
                 }
+            }
+
+            for (int j = 0; j < nb; j++)
+            {
+                var sb = seqBias.Slice(j * 2 * G, 2 * G);
+                TensorPrimitives.Add(sb[..G], dat.Slice(j * G, G), sb[..G]);
+                if (gru) TensorPrimitives.Add(sb[G..], daht.Slice(j * G, G), sb[G..]);
             }
 
             // Carry to step t−1: dh = dA_t·W_hh (+ the GRU's direct path z ⊙ dh); padded rows pass dh through.
@@ -876,8 +890,17 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         for (int r = 0; r < m.Length; r += v.Length) TensorPrimitives.Add(m.Slice(r, v.Length), v, m.Slice(r, v.Length));
     }
 
-    private static void SumRowsInto(ReadOnlySpan<T> m, int rows, int cols, Span<T> acc)
+    /// <summary>
+    /// dW = dAᵀ·X [G × n] over all <paramref name="rows"/> rows (X [rows × n]), computed as (Xᵀ·dA)ᵀ: with X's n columns as
+    /// the product's rows it ran 10% faster than dAᵀ·X (LSTM, float: m = 384, n = 1024, k = 2048 against m = 1024, n = 384).
+    /// </summary>
+    private Span<T> WeightGradient(ReadOnlySpan<T> dA, ReadOnlySpan<T> x, int rows, int n)
     {
-        for (int r = 0; r < rows; r++) TensorPrimitives.Add(acc, m.Slice(r * cols, cols), acc);
+        int G = GatesH;
+        var dWt = Buf(ref _dWt, n * G);
+        Gemm.Multiply(true, false, n, G, rows, T.One, x, dA, T.Zero, dWt);
+        var dW = Buf(ref _dW, G * n);
+        Gemm.Transpose<T>(dWt, n, G, dW);
+        return dW;
     }
 }

@@ -216,6 +216,52 @@ public class GemmTests
     }
 
     [Theory]
+    [InlineData(false, false, 16, 1024, 256)]  // 8-row tiles: a recurrent step (m = batch) with direct B
+    [InlineData(false, false, 32, 100, 300)]   // 8-row tiles, a partial last panel, two depth blocks
+    [InlineData(true, false, 8, 50, 20)]       // one 8-row tile, A transposed
+    [InlineData(false, true, 56, 40, 30)]      // 8-row tiles with Bᵀ (packed)
+    [InlineData(true, true, 15, 33, 17)]       // 8-row tiles with a partial last tile
+    [InlineData(false, false, 24, 70, 40)]     // 12-row tiles pad 24 no worse: 12-row kernel
+    public void FewRowProducts(bool ta, bool tb, int m, int n, int k)
+    {
+        // m ≤ 64 with 8-row tiles padding m less than 12-row tiles (Gemm.UseEightRowTiles); checked on every path.
+        var p = Problem.Create(new Rng(13), ta, tb, m, n, k, 1, 2, 3, alpha: 0.75, beta: 1);
+        foreach (var path in AllPaths) AssertMatches(p, path);
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(16, 16)]
+    [InlineData(17, 33)]
+    [InlineData(5, 40)]
+    [InlineData(40, 5)]
+    [InlineData(1024, 256)]
+    [InlineData(96, 384)]
+    public void TransposeMatchesDefinition(int rows, int cols)
+    {
+        // Whole 16×16 (float) / 8×8 (double) blocks go through the in-register transposes, edges element by element.
+        var rng = new Rng(17);
+        var src = TestData.Normal(rng, rows * cols);
+        var d = new double[rows * cols + 1];
+        d[^1] = 42;                                          // one past the end: must stay untouched
+        Gemm.Transpose<double>(src, rows, cols, d);
+        var f = new float[rows * cols + 1];
+        f[^1] = 42;
+        Gemm.Transpose<float>(Array.ConvertAll(src, v => (float)v), rows, cols, f);
+        var n = new long[rows * cols];
+        Gemm.Transpose<long>(Array.ConvertAll(src, v => (long)(v * 1000)), rows, cols, n);
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+            {
+                Assert.Equal(src[r * cols + c], d[c * rows + r]);
+                Assert.Equal((float)src[r * cols + c], f[c * rows + r]);
+                Assert.Equal((long)(src[r * cols + c] * 1000), n[c * rows + r]);
+            }
+        Assert.Equal(42, d[^1]);
+        Assert.Equal(42, f[^1]);
+    }
+
+    [Theory]
     [InlineData(false, false)]
     [InlineData(false, true)]
     [InlineData(true, false)]
