@@ -5,6 +5,7 @@
 //
 // Shapes (D = 2 if bidirectional else 1, L = numLayers):
 //   input [T, B, I] (or [B, T, I] when batchFirst)   h0, hN [L·D, B, H]   output [T, B, D·H]
+//   (one unbatched sequence: input [T, I], h0, hN [L·D, H], output [T, D·H])
 // Per step (gates r, z, n in PyTorch's order, rows of W_ih [3H, in], W_hh [3H, H]):
 //   r = σ(W_ir x + b_ir + W_hr h + b_hr)      z = σ(W_iz x + b_iz + W_hz h + b_hz)
 //   n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))
@@ -45,8 +46,8 @@ public sealed class Gru<T> : RecurrentLayer<T> where T : unmanaged, IBinaryFloat
     }
 
     /// <summary>Training forward over a whole sequence; caches what <see cref="Backward"/> needs.</summary>
-    /// <param name="input">[T, B, I], or [B, T, I] when <see cref="RecurrentLayer{T}.BatchFirst"/>; T ≥ 1.</param>
-    /// <param name="h0">Initial hidden state [L·D, B, H]; zeros when null. Copied on entry.</param>
+    /// <param name="input">[T, B, I], or [B, T, I] when <see cref="RecurrentLayer{T}.BatchFirst"/>, or one unbatched sequence [T, I] (then every state and result drops its batch axis, as in PyTorch); T ≥ 1.</param>
+    /// <param name="h0">Initial hidden state [L·D, B, H] ([L·D, H] unbatched); zeros when null. Copied on entry.</param>
     /// <param name="lengths">Optional per-sequence lengths [B], each in 1..T, any order.</param>
     /// <returns>The output sequence [T, B, D·H] (or batch-first) and the final state [L·D, B, H] (module-owned).</returns>
     public (Tensor<T> Output, Tensor<T> HN) Forward(Tensor<T> input, Tensor<T>? h0 = null, int[]? lengths = null)
@@ -57,7 +58,7 @@ public sealed class Gru<T> : RecurrentLayer<T> where T : unmanaged, IBinaryFloat
 
     /// <summary>Backpropagation through time for the last <see cref="Forward"/>: accumulates every weight gradient.</summary>
     /// <param name="dOutput">∂L/∂output, same shape as the output.</param>
-    /// <param name="dHN">∂L/∂hN [L·D, B, H]; zeros when null.</param>
+    /// <param name="dHN">∂L/∂hN, shaped as hN; zeros when null.</param>
     /// <returns>∂L/∂input and ∂L/∂h0 (module-owned).</returns>
     public (Tensor<T> DInput, Tensor<T> DH0) Backward(Tensor<T> dOutput, Tensor<T>? dHN = null)
     {

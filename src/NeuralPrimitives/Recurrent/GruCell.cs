@@ -26,7 +26,7 @@ namespace NeuralPrimitives;
 /// Parameters: <c>weight_ih</c> [3H, I], <c>weight_hh</c> [3H, H], <c>bias_ih</c> [3H], <c>bias_hh</c> [3H].
 /// </summary>
 /// <remarks>
-/// Inputs are batched: <c>input</c> [B, I], <c>hx</c> [B, H]. <see cref="Forward"/>/<see cref="Backward"/> belong to one thread
+/// Inputs are batched, <c>input</c> [B, I], <c>hx</c> [B, H], or one unbatched row (PyTorch's 1-D input: [I], [H]). <see cref="Forward"/>/<see cref="Backward"/> belong to one thread
 /// at a time and return module-owned tensors valid until the next call; <see cref="Infer"/> is thread-safe and allocates.
 /// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
@@ -35,6 +35,7 @@ public sealed class GruCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     private readonly TensorBuffer<T> _h = new(), _dx = new(), _dh = new();
     private readonly TensorBuffer<T> _x = new(), _hPrev = new(), _gx = new(), _gh = new(), _dGx = new(), _dGh = new();
     private int _batch = -1;
+    private bool _unbatched;
 
     /// <summary>Creates the cell with PyTorch's initialisation (every weight and bias ~ U(±1/√hiddenSize)).</summary>
     /// <param name="inputSize">Features of the input (≥ 1).</param>
@@ -47,34 +48,35 @@ public sealed class GruCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     }
 
     /// <summary>Training forward of one step; caches what <see cref="Backward"/> needs.</summary>
-    /// <param name="input">[B, I].</param>
-    /// <param name="hx">[B, H]; zeros when null.</param>
-    /// <returns>h' [B, H] (module-owned).</returns>
+    /// <param name="input">[B, I], or one unbatched row [I].</param>
+    /// <param name="hx">[B, H] ([H] unbatched); zeros when null.</param>
+    /// <returns>h' [B, H], or [H] unbatched (module-owned).</returns>
     public Tensor<T> Forward(Tensor<T> input, Tensor<T>? hx = null)
     {
-        int batch = CheckInput(input, nameof(input));
-        CheckState(hx, batch, nameof(hx));
+        int batch = CheckInput(input, nameof(input), out bool unbatched);
+        CheckState(hx, batch, unbatched, nameof(hx));
         _batch = batch;
+        _unbatched = unbatched;
         int H = HiddenSize;
         var x = _x.GetSpan(batch * InputSize);
         input.AsReadOnlySpan().CopyTo(x);
         var hPrev = _hPrev.GetSpan(batch * H);
         if (hx is null) hPrev.Clear(); else hx.AsReadOnlySpan().CopyTo(hPrev);
-        var h = _h.Get([batch, H]);
+        var h = _h.Get(Rows(unbatched, batch, H, stackalloc nint[2]));
         Step(x, hPrev, _gx.GetSpan(batch * 3 * H), _gh.GetSpan(batch * 3 * H), h.AsSpan(), batch);
         return h;
     }
 
     /// <summary>Inference forward of one step: caches nothing, allocates the result, thread-safe.</summary>
-    /// <param name="input">[B, I].</param>
-    /// <param name="hx">[B, H]; zeros when null.</param>
-    /// <returns>h' [B, H].</returns>
+    /// <param name="input">[B, I], or one unbatched row [I].</param>
+    /// <param name="hx">[B, H] ([H] unbatched); zeros when null.</param>
+    /// <returns>h' [B, H], or [H] unbatched.</returns>
     public Tensor<T> Infer(Tensor<T> input, Tensor<T>? hx = null)
     {
-        int batch = CheckInput(input, nameof(input));
-        CheckState(hx, batch, nameof(hx));
+        int batch = CheckInput(input, nameof(input), out bool unbatched);
+        CheckState(hx, batch, unbatched, nameof(hx));
         int H = HiddenSize;
-        var h = Tensor.Create(new T[batch * H], [batch, H]);
+        var h = Tensor.Create(new T[batch * H], Rows(unbatched, batch, H, stackalloc nint[2]));
         Step(input.AsReadOnlySpan(), hx is null ? new T[batch * H] : hx.AsReadOnlySpan(), new T[batch * 3 * H], new T[batch * 3 * H], h.AsSpan(), batch);
         return h;
     }
@@ -104,20 +106,21 @@ public sealed class GruCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     }
 
     /// <summary>Backward of the last <see cref="Forward"/>: accumulates parameter gradients.</summary>
-    /// <param name="dH">∂L/∂h' [B, H].</param>
-    /// <returns>∂L/∂input [B, I] and ∂L/∂hx [B, H] (module-owned).</returns>
+    /// <param name="dH">∂L/∂h', shaped as h'.</param>
+    /// <returns>∂L/∂input [B, I] and ∂L/∂hx [B, H] (module-owned; [I] and [H] unbatched).</returns>
     public (Tensor<T> DInput, Tensor<T> DHx) Backward(Tensor<T> dH)
     {
         if (_batch < 0) throw new InvalidOperationException("Backward called before Forward.");
         int batch = _batch, H = HiddenSize, I = InputSize, G = 3 * H;
-        Guard.Shape(dH, [batch, H], nameof(dH));
+        bool unbatched = _unbatched;
+        Guard.Shape(dH, Rows(unbatched, batch, H, stackalloc nint[2]), nameof(dH));
         var dy = dH.AsReadOnlySpan();
         var gx = _gx.Array;
         var gh = _gh.Array;
         var hPrev = _hPrev.Array;
         var dGx = _dGx.GetSpan(batch * G);
         var dGh = _dGh.GetSpan(batch * G);
-        var dhx = _dh.Get([batch, H]);
+        var dhx = _dh.Get(Rows(unbatched, batch, H, stackalloc nint[2]));
         var dhPrev = dhx.AsSpan();
         for (int b = 0; b < batch; b++)
             for (int j = 0; j < H; j++)
@@ -134,7 +137,7 @@ public sealed class GruCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
                 dGh[row + j] = dar; dGh[row + H + j] = daz; dGh[row + 2 * H + j] = dan * r;
                 dhPrev[k] = dy[k] * z;
             }
-        var dx = _dx.Get([batch, I]);
+        var dx = _dx.Get(Rows(unbatched, batch, I, stackalloc nint[2]));
         Gemm.Multiply(false, false, batch, I, G, T.One, dGx, WeightIh.Data, T.Zero, dx.AsSpan());
         Gemm.Multiply(false, false, batch, H, G, T.One, dGh, WeightHh.Data, T.One, dhPrev);
         AccumulateWeightGrads(dGx, dGh, _x.Array, hPrev, batch);

@@ -4,7 +4,8 @@
 // layers, dropout, the backward loop over time carrying dh and dc) is in RecurrentEngine.cs.
 //
 // Shapes (D = 2 if bidirectional else 1, L = numLayers, P = projSize > 0 ? projSize : H):
-//   input   [T, B, I]  (or [B, T, I] when batchFirst)
+//   input   [T, B, I]  (or [B, T, I] when batchFirst; or one unbatched sequence [T, I], when
+//           every state and output below drops its B axis)
 //   h0, hN  [L·D, B, P]      c0, cN  [L·D, B, H]
 //   output  [T, B, D·P] (or [B, T, D·P])
 // Per step (gates i, f, g, o in PyTorch's order, rows of W_ih [4H, in], W_hh [4H, P]):
@@ -57,9 +58,9 @@ public sealed class Lstm<T> : RecurrentLayer<T> where T : unmanaged, IBinaryFloa
     public int ProjSize => Engine.ProjSize;
 
     /// <summary>Training forward over a whole sequence; caches what <see cref="Backward"/> needs.</summary>
-    /// <param name="input">[T, B, I], or [B, T, I] when <see cref="RecurrentLayer{T}.BatchFirst"/>; T ≥ 1.</param>
-    /// <param name="h0">Initial hidden state [L·D, B, P]; zeros when null. Copied on entry.</param>
-    /// <param name="c0">Initial cell state [L·D, B, H]; zeros when null. Copied on entry.</param>
+    /// <param name="input">[T, B, I], or [B, T, I] when <see cref="RecurrentLayer{T}.BatchFirst"/>, or one unbatched sequence [T, I] (then every state and result drops its batch axis, as in PyTorch); T ≥ 1.</param>
+    /// <param name="h0">Initial hidden state [L·D, B, P] ([L·D, P] unbatched); zeros when null. Copied on entry.</param>
+    /// <param name="c0">Initial cell state [L·D, B, H] ([L·D, H] unbatched); zeros when null. Copied on entry.</param>
     /// <param name="lengths">Optional per-sequence lengths [B], each in 1..T, any order.</param>
     /// <returns>The output sequence [T, B, D·P] (or batch-first), the final hidden state [L·D, B, P] and final cell state [L·D, B, H] (module-owned).</returns>
     public (Tensor<T> Output, Tensor<T> HN, Tensor<T> CN) Forward(Tensor<T> input, Tensor<T>? h0 = null, Tensor<T>? c0 = null, int[]? lengths = null)
@@ -70,8 +71,8 @@ public sealed class Lstm<T> : RecurrentLayer<T> where T : unmanaged, IBinaryFloa
 
     /// <summary>Backpropagation through time for the last <see cref="Forward"/>: accumulates every weight gradient.</summary>
     /// <param name="dOutput">∂L/∂output, same shape as the output.</param>
-    /// <param name="dHN">∂L/∂hN [L·D, B, P]; zeros when null.</param>
-    /// <param name="dCN">∂L/∂cN [L·D, B, H]; zeros when null.</param>
+    /// <param name="dHN">∂L/∂hN, shaped as hN; zeros when null.</param>
+    /// <param name="dCN">∂L/∂cN, shaped as cN; zeros when null.</param>
     /// <returns>∂L/∂input, ∂L/∂h0 and ∂L/∂c0 (module-owned).</returns>
     public (Tensor<T> DInput, Tensor<T> DH0, Tensor<T> DC0) Backward(Tensor<T> dOutput, Tensor<T>? dHN = null, Tensor<T>? dCN = null)
     {

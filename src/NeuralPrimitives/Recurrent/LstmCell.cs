@@ -28,7 +28,7 @@ namespace NeuralPrimitives;
 /// <c>bias_ih</c> [4H], <c>bias_hh</c> [4H].
 /// </summary>
 /// <remarks>
-/// Inputs are batched: <c>input</c> [B, I], <c>hx</c>, <c>cx</c> [B, H]. <see cref="Forward"/>/<see cref="Backward"/> belong to one
+/// Inputs are batched, <c>input</c> [B, I], <c>hx</c>, <c>cx</c> [B, H], or one unbatched row (PyTorch's 1-D input: [I], [H]). <see cref="Forward"/>/<see cref="Backward"/> belong to one
 /// thread at a time and return module-owned tensors valid until the next call; <see cref="Infer"/> is thread-safe and allocates.
 /// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
@@ -37,6 +37,7 @@ public sealed class LstmCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryF
     private readonly TensorBuffer<T> _h = new(), _c = new(), _dx = new(), _dh = new(), _dc = new();
     private readonly TensorBuffer<T> _x = new(), _hPrev = new(), _cPrev = new(), _gates = new(), _tanhC = new(), _da = new();
     private int _batch = -1;
+    private bool _unbatched;
 
     /// <summary>Creates the cell with PyTorch's initialisation (every weight and bias ~ U(±1/√hiddenSize)).</summary>
     /// <param name="inputSize">Features of the input (≥ 1).</param>
@@ -49,16 +50,17 @@ public sealed class LstmCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryF
     }
 
     /// <summary>Training forward of one step; caches what <see cref="Backward"/> needs.</summary>
-    /// <param name="input">[B, I].</param>
-    /// <param name="hx">[B, H]; zeros when null.</param>
-    /// <param name="cx">[B, H]; zeros when null.</param>
-    /// <returns>h' and c', each [B, H] (module-owned).</returns>
+    /// <param name="input">[B, I], or one unbatched row [I].</param>
+    /// <param name="hx">[B, H] ([H] unbatched); zeros when null.</param>
+    /// <param name="cx">[B, H] ([H] unbatched); zeros when null.</param>
+    /// <returns>h' and c', each [B, H] or, unbatched, [H] (module-owned).</returns>
     public (Tensor<T> H, Tensor<T> C) Forward(Tensor<T> input, Tensor<T>? hx = null, Tensor<T>? cx = null)
     {
-        int batch = CheckInput(input, nameof(input));
-        CheckState(hx, batch, nameof(hx));
-        CheckState(cx, batch, nameof(cx));
+        int batch = CheckInput(input, nameof(input), out bool unbatched);
+        CheckState(hx, batch, unbatched, nameof(hx));
+        CheckState(cx, batch, unbatched, nameof(cx));
         _batch = batch;
+        _unbatched = unbatched;
         int H = HiddenSize;
         var x = _x.GetSpan(batch * InputSize);
         input.AsReadOnlySpan().CopyTo(x);
@@ -66,25 +68,25 @@ public sealed class LstmCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryF
         if (hx is null) hPrev.Clear(); else hx.AsReadOnlySpan().CopyTo(hPrev);
         var cPrev = _cPrev.GetSpan(batch * H);
         if (cx is null) cPrev.Clear(); else cx.AsReadOnlySpan().CopyTo(cPrev);
-        var h = _h.Get([batch, H]);
-        var c = _c.Get([batch, H]);
+        var h = _h.Get(Rows(unbatched, batch, H, stackalloc nint[2]));
+        var c = _c.Get(Rows(unbatched, batch, H, stackalloc nint[2]));
         Step(x, hPrev, cPrev, _gates.GetSpan(batch * 4 * H), _tanhC.GetSpan(batch * H), h.AsSpan(), c.AsSpan(), batch);
         return (h, c);
     }
 
     /// <summary>Inference forward of one step: caches nothing, allocates its results, thread-safe.</summary>
-    /// <param name="input">[B, I].</param>
-    /// <param name="hx">[B, H]; zeros when null.</param>
-    /// <param name="cx">[B, H]; zeros when null.</param>
-    /// <returns>h' and c', each [B, H].</returns>
+    /// <param name="input">[B, I], or one unbatched row [I].</param>
+    /// <param name="hx">[B, H] ([H] unbatched); zeros when null.</param>
+    /// <param name="cx">[B, H] ([H] unbatched); zeros when null.</param>
+    /// <returns>h' and c', each [B, H] or, unbatched, [H].</returns>
     public (Tensor<T> H, Tensor<T> C) Infer(Tensor<T> input, Tensor<T>? hx = null, Tensor<T>? cx = null)
     {
-        int batch = CheckInput(input, nameof(input));
-        CheckState(hx, batch, nameof(hx));
-        CheckState(cx, batch, nameof(cx));
+        int batch = CheckInput(input, nameof(input), out bool unbatched);
+        CheckState(hx, batch, unbatched, nameof(hx));
+        CheckState(cx, batch, unbatched, nameof(cx));
         int H = HiddenSize;
-        var h = Tensor.Create(new T[batch * H], [batch, H]);
-        var c = Tensor.Create(new T[batch * H], [batch, H]);
+        var h = Tensor.Create(new T[batch * H], Rows(unbatched, batch, H, stackalloc nint[2]));
+        var c = Tensor.Create(new T[batch * H], Rows(unbatched, batch, H, stackalloc nint[2]));
         Step(input.AsReadOnlySpan(), hx is null ? new T[batch * H] : hx.AsReadOnlySpan(), cx is null ? new T[batch * H] : cx.AsReadOnlySpan(),
             new T[batch * 4 * H], new T[batch * H], h.AsSpan(), c.AsSpan(), batch);
         return (h, c);
@@ -115,21 +117,22 @@ public sealed class LstmCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryF
     }
 
     /// <summary>Backward of the last <see cref="Forward"/>: accumulates parameter gradients.</summary>
-    /// <param name="dH">∂L/∂h' [B, H].</param>
-    /// <param name="dC">∂L/∂c' [B, H]; zeros when null.</param>
-    /// <returns>∂L/∂input [B, I], ∂L/∂hx [B, H] and ∂L/∂cx [B, H] (module-owned).</returns>
+    /// <param name="dH">∂L/∂h', shaped as h'.</param>
+    /// <param name="dC">∂L/∂c', shaped as c'; zeros when null.</param>
+    /// <returns>∂L/∂input [B, I], ∂L/∂hx [B, H] and ∂L/∂cx [B, H] (module-owned; [I] and [H] unbatched).</returns>
     public (Tensor<T> DInput, Tensor<T> DHx, Tensor<T> DCx) Backward(Tensor<T> dH, Tensor<T>? dC = null)
     {
         if (_batch < 0) throw new InvalidOperationException("Backward called before Forward.");
         int batch = _batch, H = HiddenSize, I = InputSize, G = 4 * H;
-        Guard.Shape(dH, [batch, H], nameof(dH));
-        CheckState(dC, batch, nameof(dC));
+        bool unbatched = _unbatched;
+        Guard.Shape(dH, Rows(unbatched, batch, H, stackalloc nint[2]), nameof(dH));
+        CheckState(dC, batch, unbatched, nameof(dC));
         var dh = dH.AsReadOnlySpan();
         var gates = _gates.Array;
         var tanhC = _tanhC.Array;
         var cPrev = _cPrev.Array;
         var da = _da.GetSpan(batch * G);
-        var dcx = _dc.Get([batch, H]);
+        var dcx = _dc.Get(Rows(unbatched, batch, H, stackalloc nint[2]));
         var dcPrev = dcx.AsSpan();
         ReadOnlySpan<T> dcIn = dC is null ? default : dC.AsReadOnlySpan();
         for (int b = 0; b < batch; b++)
@@ -147,8 +150,8 @@ public sealed class LstmCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryF
                 da[r + 2 * H + j] = dG * (T.One - g * g);
                 da[r + 3 * H + j] = dO * o * (T.One - o);
             }
-        var dx = _dx.Get([batch, I]);
-        var dhx = _dh.Get([batch, H]);
+        var dx = _dx.Get(Rows(unbatched, batch, I, stackalloc nint[2]));
+        var dhx = _dh.Get(Rows(unbatched, batch, H, stackalloc nint[2]));
         Gemm.Multiply(false, false, batch, I, G, T.One, da, WeightIh.Data, T.Zero, dx.AsSpan());
         Gemm.Multiply(false, false, batch, H, G, T.One, da, WeightHh.Data, T.Zero, dhx.AsSpan());
         AccumulateWeightGrads(da, da, _x.Array, _hPrev.Array, batch);

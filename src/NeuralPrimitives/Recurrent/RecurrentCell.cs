@@ -43,19 +43,31 @@ public abstract class RecurrentCell<T> : Module<T> where T : unmanaged, IBinaryF
     /// <summary><c>bias_hh</c> [G·H], or null without bias.</summary>
     public Parameter<T>? BiasHh { get; }
 
-    /// <summary>Checks input is [B, <see cref="InputSize"/>] with B ≥ 1 and returns B.</summary>
-    private protected int CheckInput(Tensor<T> input, string name)
+    /// <summary>
+    /// Checks input is [B, <see cref="InputSize"/>] with B ≥ 1, or one unbatched row [<see cref="InputSize"/>]
+    /// (PyTorch's unbatched input, computed as B = 1); returns B.
+    /// </summary>
+    private protected int CheckInput(Tensor<T> input, string name, out bool unbatched)
     {
         ArgumentNullException.ThrowIfNull(input, name);
-        if (input.Rank != 2 || input.Lengths[1] != InputSize || input.Lengths[0] < 1)
-            throw new ArgumentException($"{name} must have shape [batch ≥ 1, {InputSize}], got {Shapes.Format(input.Lengths)}.", name);
-        return (int)input.Lengths[0];
+        unbatched = input.Rank == 1;
+        if (unbatched ? input.Lengths[0] != InputSize : input.Rank != 2 || input.Lengths[1] != InputSize || input.Lengths[0] < 1)
+            throw new ArgumentException($"{name} must have shape [batch ≥ 1, {InputSize}] or, unbatched, [{InputSize}]; got {Shapes.Format(input.Lengths)}.", name);
+        return unbatched ? 1 : (int)input.Lengths[0];
     }
 
-    /// <summary>Checks an optional state (or state gradient) is [batch, <see cref="HiddenSize"/>].</summary>
-    private protected void CheckState(Tensor<T>? state, int batch, string name)
+    /// <summary>Checks an optional state (or state gradient) is [batch, <see cref="HiddenSize"/>], or [<see cref="HiddenSize"/>] unbatched.</summary>
+    private protected void CheckState(Tensor<T>? state, int batch, bool unbatched, string name)
     {
-        if (state is not null) Guard.Shape(state, [batch, HiddenSize], name);
+        if (state is not null) Guard.Shape(state, Rows(unbatched, batch, HiddenSize, stackalloc nint[2]), name);
+    }
+
+    /// <summary>The shape of <paramref name="batch"/> rows of <paramref name="features"/>: [B, F], or [F] unbatched.</summary>
+    private protected static ReadOnlySpan<nint> Rows(bool unbatched, int batch, int features, Span<nint> dst)
+    {
+        if (unbatched) { dst[0] = features; return dst[..1]; }
+        (dst[0], dst[1]) = (batch, features);
+        return dst;
     }
 
     /// <summary>

@@ -74,7 +74,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         public int[] Lengths = [];
         public T[][] LayerInput = [], LayerOutput = [], Mask = [];
         public bool[] MaskDrawn = [];
-        public bool DropoutActive, KeepCaches;
+        public bool DropoutActive, KeepCaches, Unbatched;
         // Per layer·direction: activated gates [T·B, G], state before each step H_prev [T·B, P],
         // LSTM: c before each step [T·B, H], tanh(c_t) [T·B, H], m_t = o⊙tanh(c_t) [T·B, H];
         // GRU: the hidden projection gh_t = h·W_hhᵀ + b_hh [T·B, 3H]. Without KeepCaches: no H_prev
@@ -186,24 +186,27 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
 
     // ───────────────────────────── argument checks ─────────────────────────────
 
-    private (int Steps, int Batch) CheckInput(Tensor<T> input, Tensor<T>? h0, Tensor<T>? c0, int[]? lengths)
+    /// <summary>Checks the arguments of a forward; returns T, B and whether the input is one unbatched sequence [T, I] (B = 1).</summary>
+    private (int Steps, int Batch, bool Unbatched) CheckInput(Tensor<T> input, Tensor<T>? h0, Tensor<T>? c0, int[]? lengths)
     {
         ArgumentNullException.ThrowIfNull(input);
-        string layout = BatchFirst ? "[B, T, input_size]" : "[T, B, input_size]";
-        if (input.Rank != 3)
-            throw new ArgumentException($"input must have rank 3 {layout} = {(BatchFirst ? "[B, T, " : "[T, B, ")}{InputSize}], got shape {Shapes.Format(input.Lengths)}.", nameof(input));
-        if (input.Lengths[2] != InputSize)
-            throw new ArgumentException($"input has the wrong feature size: expected input_size {InputSize}, got {input.Lengths[2]} (shape {Shapes.Format(input.Lengths)}).", nameof(input));
-        int steps = (int)input.Lengths[BatchFirst ? 1 : 0], batch = (int)input.Lengths[BatchFirst ? 0 : 1];
+        string layout = BatchFirst ? "[B, T, " : "[T, B, ";
+        if (input.Rank != 3 && input.Rank != 2)
+            throw new ArgumentException($"input must have rank 3 {layout}input_size] = {layout}{InputSize}] or, for one unbatched sequence, rank 2 [T, {InputSize}]; got shape {Shapes.Format(input.Lengths)}.", nameof(input));
+        bool unbatched = input.Rank == 2;
+        if (input.Lengths[^1] != InputSize)
+            throw new ArgumentException($"input has the wrong feature size: expected input_size {InputSize}, got {input.Lengths[^1]} (shape {Shapes.Format(input.Lengths)}).", nameof(input));
+        int steps = (int)input.Lengths[BatchFirst && !unbatched ? 1 : 0], batch = unbatched ? 1 : (int)input.Lengths[BatchFirst ? 0 : 1];
         if (steps < 1)
             throw new ArgumentException($"input is an empty sequence: expected T ≥ 1 timesteps, got {steps} (shape {Shapes.Format(input.Lengths)}).", nameof(input));
         if (batch < 1)
             throw new ArgumentException($"input has an empty batch: expected B ≥ 1, got {batch} (shape {Shapes.Format(input.Lengths)}).", nameof(input));
-        if (h0 is not null) Guard.Shape(h0, [NumLayers * Directions, batch, StateSize], nameof(h0));
+        Span<nint> shape = stackalloc nint[3];
+        if (h0 is not null) Guard.Shape(h0, StateShape(unbatched, batch, StateSize, shape), nameof(h0));
         if (c0 is not null)
         {
             if (!IsLstm) throw new ArgumentException("c0 is only for LSTM.", nameof(c0));
-            Guard.Shape(c0, [NumLayers * Directions, batch, HiddenSize], nameof(c0));
+            Guard.Shape(c0, StateShape(unbatched, batch, HiddenSize, shape), nameof(c0));
         }
         if (lengths is not null)
         {
@@ -213,37 +216,56 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
                 if (lengths[b] < 1 || lengths[b] > steps)
                     throw new ArgumentOutOfRangeException(nameof(lengths), lengths[b], $"lengths[{b}] must be in [1, {steps}] (1 ≤ length ≤ T), got {lengths[b]}.");
         }
-        return (steps, batch);
+        return (steps, batch, unbatched);
+    }
+
+    /// <summary>Shape of a sequence tensor with <paramref name="features"/> per step: [T, B, F], [B, T, F] (batch-first) or [T, F] (unbatched).</summary>
+    private ReadOnlySpan<nint> SequenceShape(bool unbatched, int steps, int batch, int features, Span<nint> dst)
+    {
+        if (unbatched) { dst[0] = steps; dst[1] = features; return dst[..2]; }
+        (dst[0], dst[1], dst[2]) = BatchFirst ? (batch, steps, features) : (steps, batch, features);
+        return dst[..3];
+    }
+
+    /// <summary>Shape of a state tensor (h, c or their gradients): [L·D, B, size], or [L·D, size] unbatched.</summary>
+    private ReadOnlySpan<nint> StateShape(bool unbatched, int batch, int size, Span<nint> dst)
+    {
+        dst[0] = NumLayers * Directions;
+        if (unbatched) { dst[1] = size; return dst[..2]; }
+        (dst[1], dst[2]) = (batch, size);
+        return dst[..3];
     }
 
     // ───────────────────────────────── forward ─────────────────────────────────
 
     public (Tensor<T> Output, Tensor<T> HN, Tensor<T>? CN) Forward(Tensor<T> input, Tensor<T>? h0, Tensor<T>? c0, int[]? lengths, bool training)
     {
-        var (steps, batch) = CheckInput(input, h0, c0, lengths);
+        var (steps, batch, unbatched) = CheckInput(input, h0, c0, lengths);
         _hasForward = false;
         var ws = _train;
-        int LD = NumLayers * Directions, DP = Directions * StateSize;
-        var output = ws.Output.Get(BatchFirst ? [batch, steps, DP] : [steps, batch, DP]);
-        var hN = ws.HN.Get([LD, batch, StateSize]);
-        var cN = IsLstm ? ws.CN.Get([LD, batch, HiddenSize]) : null;
-        Run(ws, input, h0, c0, lengths, steps, batch, training && DropoutProbability > 0, keepCaches: true, output, hN, cN);
+        Span<nint> shape = stackalloc nint[3];
+        var output = ws.Output.Get(SequenceShape(unbatched, steps, batch, Directions * StateSize, shape));
+        var hN = ws.HN.Get(StateShape(unbatched, batch, StateSize, shape));
+        var cN = IsLstm ? ws.CN.Get(StateShape(unbatched, batch, HiddenSize, shape)) : null;
+        Run(ws, input, h0, c0, lengths, steps, batch, unbatched, training && DropoutProbability > 0, keepCaches: true, output, hN, cN);
         _hasForward = true;
         return (output, hN, cN);
     }
 
     public (Tensor<T> Output, Tensor<T> HN, Tensor<T>? CN) Infer(Tensor<T> input, Tensor<T>? h0, Tensor<T>? c0, int[]? lengths)
     {
-        var (steps, batch) = CheckInput(input, h0, c0, lengths);
+        var (steps, batch, unbatched) = CheckInput(input, h0, c0, lengths);
         // The results are new tensors owned by the caller, written in place; the scratch comes from a pool
         // (one workspace per concurrent caller, so repeated calls do not re-allocate it) and keeps only
         // what one step needs, since no backward pass follows.
-        var (output, hN, cN) = (NewTensor(OutputShape(steps, batch)), NewTensor(StateShape(batch, StateSize)),
-            IsLstm ? NewTensor(StateShape(batch, HiddenSize)) : null);
+        Span<nint> shape = stackalloc nint[3];
+        var output = NewTensor(SequenceShape(unbatched, steps, batch, Directions * StateSize, shape));
+        var hN = NewTensor(StateShape(unbatched, batch, StateSize, shape));
+        var cN = IsLstm ? NewTensor(StateShape(unbatched, batch, HiddenSize, shape)) : null;
         var ws = _inferPool.TryTake(out var pooled) ? pooled : new Workspace();
         try
         {
-            Run(ws, input, h0, c0, lengths, steps, batch, dropout: false, keepCaches: false, output, hN, cN);
+            Run(ws, input, h0, c0, lengths, steps, batch, unbatched, dropout: false, keepCaches: false, output, hN, cN);
         }
         finally
         {
@@ -252,18 +274,14 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         return (output, hN, cN);
     }
 
-    private nint[] OutputShape(int steps, int batch) => BatchFirst ? [batch, steps, Directions * StateSize] : [steps, batch, Directions * StateSize];
-
-    private nint[] StateShape(int batch, int size) => [NumLayers * Directions, batch, size];
-
-    private static Tensor<T> NewTensor(nint[] shape) => Tensor.Create(GC.AllocateUninitializedArray<T>(Shapes.Product(shape)), shape);
+    private static Tensor<T> NewTensor(ReadOnlySpan<nint> shape) => Tensor.Create(GC.AllocateUninitializedArray<T>(Shapes.Product(shape)), shape);
 
     /// <summary>
     /// The forward pass over all layers and directions, writing the output sequence and the final states.
     /// <paramref name="keepCaches"/>: keep every step's gates and states for <see cref="Backward"/>.
     /// </summary>
     private void Run(Workspace ws, Tensor<T> input, Tensor<T>? h0, Tensor<T>? c0, int[]? lengths, int steps, int batch,
-        bool dropout, bool keepCaches, Tensor<T> output, Tensor<T> hNTensor, Tensor<T>? cNTensor)
+        bool unbatched, bool dropout, bool keepCaches, Tensor<T> output, Tensor<T> hNTensor, Tensor<T>? cNTensor)
     {
         int L = NumLayers, D = Directions, P = StateSize, H = HiddenSize, rows = steps * batch;
         if (ws.Steps * ws.Batch != rows) Array.Fill(ws.MaskDrawn, false);
@@ -279,10 +297,12 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         if (ProjSize > 0) EnsureLayers(ref ws.WHrT, L * D);
         ws.DropoutActive = dropout;
         ws.KeepCaches = keepCaches;
+        ws.Unbatched = unbatched;
+        bool swap = BatchFirst && !unbatched;                 // an unbatched [T, I] is already time-major [T, 1, I]
 
         // Layer 0's input, time-major [T, B, I].
         var x0 = Buf(ref ws.LayerInput[0], rows * InputSize);
-        if (BatchFirst) SwapTimeBatch(input.AsReadOnlySpan(), x0, batch, steps, InputSize);
+        if (swap) SwapTimeBatch(input.AsReadOnlySpan(), x0, batch, steps, InputSize);
         else input.AsReadOnlySpan().CopyTo(x0);
 
         var hN = hNTensor.AsSpan();
@@ -318,7 +338,7 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         }
 
         var yTop = ws.LayerOutput[L - 1].AsSpan(0, rows * D * P);
-        if (BatchFirst) SwapTimeBatch(yTop, output.AsSpan(), steps, batch, D * P);
+        if (swap) SwapTimeBatch(yTop, output.AsSpan(), steps, batch, D * P);
         else yTop.CopyTo(output.AsSpan());
     }
 
@@ -543,24 +563,28 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         if (!_hasForward) throw new InvalidOperationException("Backward called before Forward.");
         var ws = _train;
         int steps = ws.Steps, batch = ws.Batch, rows = steps * batch, L = NumLayers, D = Directions, P = StateSize, H = HiddenSize;
-        Guard.Shape(dOutput, BatchFirst ? [batch, steps, D * P] : [steps, batch, D * P], nameof(dOutput));
-        if (dHN is not null) Guard.Shape(dHN, [L * D, batch, P], nameof(dHN));
+        bool unbatched = ws.Unbatched, swap = BatchFirst && !unbatched;
+        Span<nint> shape = stackalloc nint[3];
+        Guard.Shape(dOutput, SequenceShape(unbatched, steps, batch, D * P, shape), nameof(dOutput));
+        if (dHN is not null) Guard.Shape(dHN, StateShape(unbatched, batch, P, shape), nameof(dHN));
         if (dCN is not null)
         {
             if (!IsLstm) throw new ArgumentException("dCN is only for LSTM.", nameof(dCN));
-            Guard.Shape(dCN, [L * D, batch, H], nameof(dCN));
+            Guard.Shape(dCN, StateShape(unbatched, batch, H, shape), nameof(dCN));
         }
 
         // ∂L/∂Y of the top layer, time-major.
         var dTop = Buf(ref _dTop, rows * D * P);
-        if (BatchFirst) SwapTimeBatch(dOutput.AsReadOnlySpan(), dTop, batch, steps, D * P);
+        if (swap) SwapTimeBatch(dOutput.AsReadOnlySpan(), dTop, batch, steps, D * P);
         else dOutput.AsReadOnlySpan().CopyTo(dTop);
 
         if (_norms.Length < steps) _norms = new double[steps];
         _normCount = steps;
         EnsureLayers(ref _dX, L);
-        var dH0 = _dH0.Get([L * D, batch, P]).AsSpan();
-        var dC0 = IsLstm ? _dC0.Get([L * D, batch, H]).AsSpan() : default;
+        var dH0Tensor = _dH0.Get(StateShape(unbatched, batch, P, shape));
+        var dC0Tensor = IsLstm ? _dC0.Get(StateShape(unbatched, batch, H, shape)) : null;
+        var dH0 = dH0Tensor.AsSpan();
+        var dC0 = dC0Tensor is null ? default : dC0Tensor.AsSpan();
         T[] dY = _dTop;
         for (int l = L - 1; l >= 0; l--)
         {
@@ -580,10 +604,10 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
         }
 
         var dIn = dY.AsSpan(0, rows * InputSize);
-        var dInput = _dInput.Get(BatchFirst ? [batch, steps, InputSize] : [steps, batch, InputSize]);
-        if (BatchFirst) SwapTimeBatch(dIn, dInput.AsSpan(), steps, batch, InputSize);
+        var dInput = _dInput.Get(SequenceShape(unbatched, steps, batch, InputSize, shape));
+        if (swap) SwapTimeBatch(dIn, dInput.AsSpan(), steps, batch, InputSize);
         else dIn.CopyTo(dInput.AsSpan());
-        return (dInput, _dH0.Get([L * D, batch, P]), IsLstm ? _dC0.Get([L * D, batch, H]) : null);
+        return (dInput, dH0Tensor, dC0Tensor);
     }
 
     /// <summary>

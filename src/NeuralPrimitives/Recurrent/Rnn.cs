@@ -4,7 +4,8 @@
 // RecurrentEngine.cs, shared with Lstm and Gru.
 //
 // Shapes (D = 2 if bidirectional else 1, L = numLayers):
-//   input   [T, B, I]  (or [B, T, I] when batchFirst)
+//   input   [T, B, I]  (or [B, T, I] when batchFirst; or one unbatched sequence [T, I], when
+//           every state and output below drops its B axis)
 //   h0, hN  [L·D, B, H]            (always batch in the middle, as in PyTorch)
 //   output  [T, B, D·H] (or [B, T, D·H])
 // Forward, layer l, direction d, time t:   h_t = act(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)
@@ -62,8 +63,8 @@ public sealed class Rnn<T> : RecurrentLayer<T> where T : unmanaged, IBinaryFloat
     /// <summary>
     /// Training forward over a whole sequence; caches what <see cref="Backward"/> needs.
     /// </summary>
-    /// <param name="input">[T, B, I], or [B, T, I] when <see cref="RecurrentLayer{T}.BatchFirst"/>; T ≥ 1.</param>
-    /// <param name="h0">Initial hidden state [L·D, B, H]; zeros when null. Copied on entry.</param>
+    /// <param name="input">[T, B, I], or [B, T, I] when <see cref="RecurrentLayer{T}.BatchFirst"/>, or one unbatched sequence [T, I] (then every state and result drops its batch axis, as in PyTorch); T ≥ 1.</param>
+    /// <param name="h0">Initial hidden state [L·D, B, H] ([L·D, H] unbatched); zeros when null. Copied on entry.</param>
     /// <param name="lengths">Optional per-sequence lengths [B], each in 1..T, any order.</param>
     /// <returns>The output sequence [T, B, D·H] (or batch-first) and the final state [L·D, B, H] (module-owned).</returns>
     public (Tensor<T> Output, Tensor<T> HN) Forward(Tensor<T> input, Tensor<T>? h0 = null, int[]? lengths = null)
@@ -76,8 +77,8 @@ public sealed class Rnn<T> : RecurrentLayer<T> where T : unmanaged, IBinaryFloat
     /// Backpropagation through time for the last <see cref="Forward"/>: accumulates every weight gradient.
     /// </summary>
     /// <param name="dOutput">∂L/∂output, same shape as the output.</param>
-    /// <param name="dHN">∂L/∂hN [L·D, B, H]; zeros when null.</param>
-    /// <returns>∂L/∂input (shape of the input) and ∂L/∂h0 [L·D, B, H] (module-owned).</returns>
+    /// <param name="dHN">∂L/∂hN, shaped as hN; zeros when null.</param>
+    /// <returns>∂L/∂input (shape of the input) and ∂L/∂h0 (shape of h0) (module-owned).</returns>
     public (Tensor<T> DInput, Tensor<T> DH0) Backward(Tensor<T> dOutput, Tensor<T>? dHN = null)
     {
         var (dx, dh0, _) = Engine.Backward(dOutput, dHN, null);

@@ -30,7 +30,7 @@ public enum RnnNonlinearity
 /// Parameters: <c>weight_ih</c> [H, I], <c>weight_hh</c> [H, H], <c>bias_ih</c> [H], <c>bias_hh</c> [H].
 /// </summary>
 /// <remarks>
-/// Inputs are batched: <c>input</c> [B, I], <c>hx</c> [B, H]. <see cref="Forward"/>/<see cref="Backward"/> belong to one thread
+/// Inputs are batched, <c>input</c> [B, I], <c>hx</c> [B, H], or one unbatched row (PyTorch's 1-D input: [I], [H]). <see cref="Forward"/>/<see cref="Backward"/> belong to one thread
 /// at a time and return module-owned tensors valid until the next call; <see cref="Infer"/> is thread-safe and allocates.
 /// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
@@ -38,6 +38,7 @@ public sealed class RnnCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
 {
     private readonly TensorBuffer<T> _h = new(), _dx = new(), _dh = new(), _x = new(), _hPrev = new(), _da = new();
     private int _batch = -1;
+    private bool _unbatched;
 
     /// <summary>Creates the cell with PyTorch's initialisation (every weight and bias ~ U(±1/√hiddenSize)).</summary>
     /// <param name="inputSize">Features of the input (≥ 1).</param>
@@ -57,34 +58,35 @@ public sealed class RnnCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     public RnnNonlinearity Nonlinearity { get; }
 
     /// <summary>Training forward of one step; caches what <see cref="Backward"/> needs.</summary>
-    /// <param name="input">[B, I].</param>
-    /// <param name="hx">[B, H]; zeros when null.</param>
-    /// <returns>h' [B, H] (module-owned).</returns>
+    /// <param name="input">[B, I], or one unbatched row [I].</param>
+    /// <param name="hx">[B, H] ([H] unbatched); zeros when null.</param>
+    /// <returns>h' [B, H], or [H] unbatched (module-owned).</returns>
     public Tensor<T> Forward(Tensor<T> input, Tensor<T>? hx = null)
     {
-        int batch = CheckInput(input, nameof(input));
-        CheckState(hx, batch, nameof(hx));
+        int batch = CheckInput(input, nameof(input), out bool unbatched);
+        CheckState(hx, batch, unbatched, nameof(hx));
         _batch = batch;
+        _unbatched = unbatched;
         // Cache copies of x and h so the caller may reuse its tensors.
         var x = _x.GetSpan(batch * InputSize);
         input.AsReadOnlySpan().CopyTo(x);
         var hPrev = _hPrev.GetSpan(batch * HiddenSize);
         if (hx is null) hPrev.Clear(); else hx.AsReadOnlySpan().CopyTo(hPrev);
-        var h = _h.Get([batch, HiddenSize]);
+        var h = _h.Get(Rows(unbatched, batch, HiddenSize, stackalloc nint[2]));
         Step(x, hPrev, h.AsSpan(), batch);
         return h;
     }
 
     /// <summary>Inference forward of one step: caches nothing, allocates the result, thread-safe.</summary>
-    /// <param name="input">[B, I].</param>
-    /// <param name="hx">[B, H]; zeros when null.</param>
-    /// <returns>h' [B, H].</returns>
+    /// <param name="input">[B, I], or one unbatched row [I].</param>
+    /// <param name="hx">[B, H] ([H] unbatched); zeros when null.</param>
+    /// <returns>h' [B, H], or [H] unbatched.</returns>
     public Tensor<T> Infer(Tensor<T> input, Tensor<T>? hx = null)
     {
-        int batch = CheckInput(input, nameof(input));
-        CheckState(hx, batch, nameof(hx));
+        int batch = CheckInput(input, nameof(input), out bool unbatched);
+        CheckState(hx, batch, unbatched, nameof(hx));
         var hPrev = hx is null ? new T[batch * HiddenSize] : hx.AsReadOnlySpan();
-        var h = Tensor.Create(new T[batch * HiddenSize], [batch, HiddenSize]);
+        var h = Tensor.Create(new T[batch * HiddenSize], Rows(unbatched, batch, HiddenSize, stackalloc nint[2]));
         Step(input.AsReadOnlySpan(), hPrev, h.AsSpan(), batch);
         return h;
     }
@@ -106,21 +108,22 @@ public sealed class RnnCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     }
 
     /// <summary>Backward of the last <see cref="Forward"/>: accumulates parameter gradients.</summary>
-    /// <param name="dH">∂L/∂h' [B, H].</param>
-    /// <returns>∂L/∂input [B, I] and ∂L/∂hx [B, H] (module-owned).</returns>
+    /// <param name="dH">∂L/∂h', shaped as h'.</param>
+    /// <returns>∂L/∂input [B, I] and ∂L/∂hx [B, H] (module-owned; [I] and [H] unbatched).</returns>
     public (Tensor<T> DInput, Tensor<T> DHx) Backward(Tensor<T> dH)
     {
         if (_batch < 0) throw new InvalidOperationException("Backward called before Forward.");
         int batch = _batch, H = HiddenSize, I = InputSize;
-        Guard.Shape(dH, [batch, H], nameof(dH));
+        bool unbatched = _unbatched;
+        Guard.Shape(dH, Rows(unbatched, batch, H, stackalloc nint[2]), nameof(dH));
         var h = _h.Array.AsSpan(0, batch * H);
         var dy = dH.AsReadOnlySpan();
         // da = dh' ⊙ act'(a), written with the output h' = act(a).
         var da = _da.GetSpan(batch * H);
         for (int i = 0; i < da.Length; i++)
             da[i] = Nonlinearity == RnnNonlinearity.Tanh ? dy[i] * (T.One - h[i] * h[i]) : (h[i] > T.Zero ? dy[i] : T.Zero);
-        var dx = _dx.Get([batch, I]);
-        var dh = _dh.Get([batch, H]);
+        var dx = _dx.Get(Rows(unbatched, batch, I, stackalloc nint[2]));
+        var dh = _dh.Get(Rows(unbatched, batch, H, stackalloc nint[2]));
         Gemm.Multiply(false, false, batch, I, H, T.One, da, WeightIh.Data, T.Zero, dx.AsSpan());
         Gemm.Multiply(false, false, batch, H, H, T.One, da, WeightHh.Data, T.Zero, dh.AsSpan());
         AccumulateWeightGrads(da, da, _x.Array, _hPrev.Array, batch);

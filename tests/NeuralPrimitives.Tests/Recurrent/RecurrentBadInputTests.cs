@@ -21,7 +21,9 @@ public class RecurrentBadInputTests
         var lstm = new Lstm<float>(4, 3, rng: new Rng(1));
         Throws(() => lstm.Forward(Z(5, 2, 6)), "input", "expected input_size 4", "got 6");
         Throws(() => lstm.Infer(Z(5, 2, 6)), "input", "expected input_size 4", "got 6");
-        Throws(() => new Gru<float>(4, 3, rng: new Rng(1)).Forward(Z(5, 2)), "input", "rank 3", "[5, 2]");
+        Throws(() => new Gru<float>(4, 3, rng: new Rng(1)).Forward(Z(5, 2)), "input", "expected input_size 4", "got 2");   // unbatched [T, I]
+        Throws(() => new Gru<float>(4, 3, rng: new Rng(1)).Forward(Z(5)), "input", "rank 3", "rank 2 [T, 4]", "[5]");
+        Throws(() => new Gru<float>(4, 3, rng: new Rng(1)).Forward(Z(5, 2, 4, 1)), "input", "rank 3", "[5, 2, 4, 1]");
     }
 
     [Fact]
@@ -43,6 +45,12 @@ public class RecurrentBadInputTests
         Throws(() => lstm.Forward(x, null, Z(4, 2, 2)), "c0", "[4, 2, 3]", "[4, 2, 2]"); // cell state is H, not P
         var gru = new Gru<float>(4, 3, rng: new Rng(1));
         Throws(() => gru.Forward(x, Z(1, 2, 4)), "h0", "[1, 2, 3]", "[1, 2, 4]");
+        // One unbatched sequence [T, I] takes unbatched states [L·D, H] (PyTorch's shapes).
+        Throws(() => gru.Forward(Z(5, 4), Z(1, 1, 3)), "h0", "[1, 3]", "[1, 1, 3]");
+        Throws(() => lstm.Forward(Z(5, 4), Z(4, 2), Z(4, 2)), "c0", "[4, 3]", "[4, 2]");
+        gru.Forward(Z(5, 4), Z(1, 3));
+        Throws(() => gru.Backward(Z(5, 1, 3)), "dOutput", "[5, 3]", "[5, 1, 3]");
+        Throws(() => gru.Backward(Z(5, 3), Z(1, 1, 3)), "dHN", "[1, 3]", "[1, 1, 3]");
     }
 
     [Fact]

@@ -67,6 +67,65 @@ public class RecurrentCellTests
     }
 
     [Fact]
+    public void UnbatchedRowIsABatchOfOne()
+    {
+        // PyTorch's 1-D cell input: x [I], h [H] (and c [H]) give h' [H]; the numbers are those of B = 1.
+        const int I = 3, H = 4;
+        var rng = new Rng(41);
+        double[] x = TestData.Normal(rng, I), h = TestData.Normal(rng, H), c = TestData.Normal(rng, H), dh = TestData.Normal(rng, H), dc = TestData.Normal(rng, H);
+        Tensor<double> V(double[] a) => Tensor.Create(a, [a.Length]);
+        Tensor<double> M(double[] a) => Tensor.Create(a, [1, a.Length]);
+        void Same(Tensor<double> unbatched, Tensor<double> batched)
+        {
+            Assert.Equal(1, unbatched.Rank);
+            Assert.Equal(batched.ToArray(), unbatched.ToArray());
+        }
+
+        var rnn = new RnnCell<double>(I, H, rng: new Rng(1));
+        var rnnB = new RnnCell<double>(I, H, rng: new Rng(1));
+        Same(rnn.Infer(V(x), V(h)), rnnB.Infer(M(x), M(h)));
+        Same(rnn.Forward(V(x), V(h)), rnnB.Forward(M(x), M(h)));
+        var (rdx, rdh) = rnn.Backward(V(dh));
+        var (rbdx, rbdh) = rnnB.Backward(M(dh));
+        Same(rdx, rbdx); Same(rdh, rbdh);
+        Assert.Equal(rnnB.WeightHh.Grad.ToArray(), rnn.WeightHh.Grad.ToArray());
+
+        var lstm = new LstmCell<double>(I, H, rng: new Rng(2));
+        var lstmB = new LstmCell<double>(I, H, rng: new Rng(2));
+        var (ih, ic) = lstm.Infer(V(x), V(h), V(c));
+        var (ibh, ibc) = lstmB.Infer(M(x), M(h), M(c));
+        Same(ih, ibh); Same(ic, ibc);
+        var (fh, fc) = lstm.Forward(V(x), V(h), V(c));
+        var (fbh, fbc) = lstmB.Forward(M(x), M(h), M(c));
+        Same(fh, fbh); Same(fc, fbc);
+        var (ldx, ldh, ldc) = lstm.Backward(V(dh), V(dc));
+        var (lbdx, lbdh, lbdc) = lstmB.Backward(M(dh), M(dc));
+        Same(ldx, lbdx); Same(ldh, lbdh); Same(ldc, lbdc);
+        Assert.Equal(lstmB.WeightIh.Grad.ToArray(), lstm.WeightIh.Grad.ToArray());
+
+        var gru = new GruCell<double>(I, H, rng: new Rng(3));
+        var gruB = new GruCell<double>(I, H, rng: new Rng(3));
+        Same(gru.Infer(V(x)), gruB.Infer(M(x)));
+        Same(gru.Forward(V(x), V(h)), gruB.Forward(M(x), M(h)));
+        var (gdx, gdh) = gru.Backward(V(dh));
+        var (gbdx, gbdh) = gruB.Backward(M(dh));
+        Same(gdx, gbdx); Same(gdh, gbdh);
+        Assert.Equal(gruB.BiasHh!.Grad.ToArray(), gru.BiasHh!.Grad.ToArray());
+
+        // An unbatched input takes an unbatched state, and backward the gradient of the unbatched output.
+        var ex = Assert.ThrowsAny<ArgumentException>(() => gru.Forward(V(x), M(h)));
+        Assert.Equal("hx", ex.ParamName);
+        Assert.Contains("expected [4]", ex.Message);
+        gru.Forward(V(x));
+        ex = Assert.ThrowsAny<ArgumentException>(() => gru.Backward(M(dh)));
+        Assert.Equal("dH", ex.ParamName);
+        Assert.Contains("expected [4], got [1, 4]", ex.Message);
+        ex = Assert.ThrowsAny<ArgumentException>(() => gru.Forward(V([1.0, 2.0])));
+        Assert.Equal("input", ex.ParamName);
+        Assert.Contains("[3]; got [2]", ex.Message);
+    }
+
+    [Fact]
     public void NullStateMeansZeros()
     {
         var rng = new Rng(4);
@@ -183,8 +242,9 @@ public class RecurrentCellTests
         ex = Assert.Throws<ArgumentException>(() => rnn.Backward(Tensor.Create(new double[4], [1, 4])));
         Assert.Equal("dH", ex.ParamName);
         var gru = new GruCell<double>(3, 4, rng: new Rng(1));
-        ex = Assert.Throws<ArgumentException>(() => gru.Forward(Tensor.Create(new double[3], [3])));
+        ex = Assert.Throws<ArgumentException>(() => gru.Forward(Tensor.Create(new double[3], [1, 1, 3])));   // rank 3
         Assert.Equal("input", ex.ParamName);
+        Assert.Contains("[1, 1, 3]", ex.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => new GruCell<double>(0, 4));
         Assert.Throws<ArgumentOutOfRangeException>(() => new RnnCell<double>(3, 4, nonlinearity: (RnnNonlinearity)7));
     }

@@ -60,6 +60,55 @@ public class RecurrentLayerTests
         TestData.AssertClose<double>(dh0.ToArray(), dh0b.AsReadOnlySpan(), 1e-14);
     }
 
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void UnbatchedSequenceIsABatchOfOne(RefKind kind)
+    {
+        // PyTorch's unbatched shapes: input [T, I] → output [T, D·P]; h0, hN [L·D, P]; c0, cN [L·D, H];
+        // batchFirst does not apply. Forward against the independent reference (B = 1); backward against
+        // the batched layer with B = 1 (checked against PyTorch by the fixtures).
+        int steps = 5, inF = 3, hid = 4, proj = kind == RefKind.Lstm ? 2 : 0;
+        var rng = new Rng(31);
+        foreach (bool batchFirst in new[] { false, true })
+        {
+            var one = AnyLayer<double>.Create(kind, inF, hid, 2, true, batchFirst: batchFirst, proj: proj, rng: new Rng(30));
+            var batched = AnyLayer<double>.Create(kind, inF, hid, 2, true, proj: proj, rng: new Rng(30));
+            int LD = 4, P = one.P;
+            var x = TestData.Normal(rng, steps * inF);
+            var h0 = TestData.Normal(rng, LD * P);
+            var c0 = TestData.Normal(rng, LD * hid);
+            int[] lengths = [3];
+            var (ey, eh, ec) = RecurrentReference.Layer(kind, one.Weight, inF, hid, proj, 2, true, steps, 1, x, h0, one.IsLstm ? c0 : null, lengths);
+
+            var c0u = one.IsLstm ? Ten(c0, [LD, hid]) : null;
+            foreach (var (y, hN, cN) in new[] { one.Forward(Ten(x, [steps, inF]), Ten(h0, [LD, P]), c0u, lengths), one.Infer(Ten(x, [steps, inF]), Ten(h0, [LD, P]), c0u, lengths) })
+            {
+                Assert.Equal([steps, 2 * P], y.Shape());
+                Assert.Equal([LD, P], hN.Shape());
+                if (one.IsLstm) Assert.Equal([LD, hid], cN!.Shape());
+                TestData.AssertClose<double>(ey, y.AsReadOnlySpan(), 1e-12, 1e-10, $"{kind} output");
+                TestData.AssertClose<double>(eh, hN.AsReadOnlySpan(), 1e-12, 1e-10, $"{kind} hN");
+                if (ec is not null) TestData.AssertClose<double>(ec, cN!.AsReadOnlySpan(), 1e-12, 1e-10, $"{kind} cN");
+            }
+
+            one.Forward(Ten(x, [steps, inF]), Ten(h0, [LD, P]), c0u, lengths);
+            batched.Forward(Ten(x, [steps, 1, inF]), Ten(h0, [LD, 1, P]), one.IsLstm ? Ten(c0, [LD, 1, hid]) : null, lengths);
+            var dy = TestData.Normal(rng, steps * 2 * P);
+            var dhN = TestData.Normal(rng, LD * P);
+            var dcN = TestData.Normal(rng, LD * hid);
+            var (dx, dh0, dc0) = one.Backward(Ten(dy, [steps, 2 * P]), Ten(dhN, [LD, P]), one.IsLstm ? Ten(dcN, [LD, hid]) : null);
+            var (bdx, bdh0, bdc0) = batched.Backward(Ten(dy, [steps, 1, 2 * P]), Ten(dhN, [LD, 1, P]), one.IsLstm ? Ten(dcN, [LD, 1, hid]) : null);
+            Assert.Equal([steps, inF], dx.Shape());
+            Assert.Equal([LD, P], dh0.Shape());
+            Assert.Equal(bdx.ToArray(), dx.ToArray());
+            Assert.Equal(bdh0.ToArray(), dh0.ToArray());
+            if (one.IsLstm) Assert.Equal(bdc0!.ToArray(), dc0!.ToArray());
+            var grads = one.Module.NamedParameters().Zip(batched.Module.NamedParameters()).ToList();
+            Assert.NotEmpty(grads);
+            foreach (var (u, b) in grads) Assert.Equal(b.Parameter.Grad.ToArray(), u.Parameter.Grad.ToArray());
+        }
+    }
+
     private static double[] Transpose(double[] a, int outer, int inner, int f)
     {
         var r = new double[a.Length];
