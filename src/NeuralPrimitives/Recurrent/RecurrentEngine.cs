@@ -9,26 +9,34 @@
 //   Direction d = 0 walks t = 0 … T−1, direction d = 1 walks t = T−1 … 0.
 //
 // FORWARD, one layer and direction:
-//   A   = X·W_ihᵀ + b_ih (+ b_hh)       all T·B rows in ONE large GEMM           [T·B, G]
-//   for each step t in the direction's order:
+//   A   = X·W_ihᵀ                        all T·B rows in ONE large GEMM           [T·B, G]
+//   for each step t in the direction's order (ForwardSteps):
 //       A_t += h·W_hhᵀ                  one small GEMM per step                   [B, G]
-//       gates_t = act(A_t), new (h, c)   fused gate activations (cell equations)
+//       gates_t = act(A_t + b_ih + b_hh), new (h, c)   gate activations (cell equations)
 //       per sequence b: if t < len_b the state advances and Y_t[b] = h[b];
 //                       otherwise the state is frozen and Y_t[b] = 0.
 //   The reverse direction visits t ≥ len_b first, so its state stays h0 until it reaches the
 //   sequence's own last element: it "starts at each sequence's own end".
+//   (GRU: b_hh goes into gh_t = h·W_hhᵀ + b_hh, because n needs r ⊙ (W_hn h + b_hn).)
 //
-// BACKWARD THROUGH TIME (the loop below, in `BackwardDirection`): walk the steps in the
-// opposite order, carrying dh (and dc for the LSTM) from step t+1 to step t:
+// BACKWARD THROUGH TIME (the loop in `BackwardSteps`): walk the steps in the opposite order,
+// carrying dh (and dc for the LSTM) from step t+1 to step t:
 //   dh_t  = dY_t + dh_carry                (total gradient reaching h_t: from the output at t
 //                                           and from every later step through h_{t+1})
 //   dA_t  = cell backward (gate derivatives, see the cell files)
 //   dh_carry = dA_t·W_hh (+ direct paths)   one small GEMM per step                  [B, P]
+//   db_ih, db_hh += Σ_b dA_t[b]             (summed per sequence, added up at the end)
 //   padded positions (t ≥ len_b) pass dh and dc through unchanged and contribute no gradient.
-// Then, once for all timesteps:
+// Then, once for all timesteps (`BackwardDirection`):
 //   dW_ih += dAᵀ·X     dW_hh += dAᵀ·H_prev   (over all T·B rows; for RNN/LSTM, whose two
 //                                            products share dA, ONE GEMM dAᵀ·[X | H_prev])
 //   dX     = dA·W_ih                          (ONE GEMM)
+//
+// THREADS: sequences never interact, so both time loops split the batch across threads, each
+// thread walking every step for its own sequences (one hand-over per loop instead of a fork and a
+// join inside every small per-step GEMM). The large GEMMs split themselves. Every sum over
+// sequences is taken in the same order whatever the split, so results do not depend on the
+// number of threads.
 //
 // WHY GRADIENTS VANISH OR EXPLODE: the carry step dh_{t−1} = (dh_t ⊙ act'(a_t))·W_hh is a
 // multiplication by the Jacobian diag(act')·W_hh once per step. After k steps the gradient
