@@ -26,7 +26,7 @@ def load_cases():
     return cases
 
 
-def median_ms(fn, warmup_s=0.3, measure_s=1.5, min_runs=15):
+def median_ms(fn, warmup_s=2.0, measure_s=1.5, min_runs=15):
     t_end = time.perf_counter() + warmup_s
     i = 0
     while i < 10 or time.perf_counter() < t_end:

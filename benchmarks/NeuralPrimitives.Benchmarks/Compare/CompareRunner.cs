@@ -4,8 +4,12 @@ using System.Text.Json;
 namespace NeuralPrimitives.Benchmarks.Compare;
 
 /// <summary>
-/// `compare [names...]`: for each case, warm up (≥ 30 calls and ≥ 200 ms, so tiered JIT has settled),
+/// `compare [names...]`: for each case, warm up (≥ 100 calls and ≥ 2 s, so tiered JIT has settled),
 /// then time repeated runs and print one JSON object name → median milliseconds.
+/// The warm-up is that long because of tiered PGO: a method runs unoptimised, then instrumented, and
+/// only then fully optimised. Measured on lstm_fwd: calls 20–80 took 17–29 ms; from about call 80
+/// (≈ 1.6 s) they took 9–11 ms. With 30 calls and 0.3 s, part of that slow phase landed inside the
+/// timed window.
 /// </summary>
 public static class CompareRunner
 {
@@ -34,10 +38,10 @@ public static class CompareRunner
     }
 
     /// <summary>Median time of <paramref name="run"/> in milliseconds after warm-up.</summary>
-    public static double MedianMilliseconds(Action run, double warmupMs = 300, double measureMs = 1500, int minRuns = 15)
+    public static double MedianMilliseconds(Action run, double warmupMs = 2000, double measureMs = 1500, int minRuns = 15)
     {
         var sw = Stopwatch.StartNew();
-        for (int i = 0; i < 30 || sw.Elapsed.TotalMilliseconds < warmupMs; i++) run();
+        for (int i = 0; i < 100 || sw.Elapsed.TotalMilliseconds < warmupMs; i++) run();
         var times = new List<double>();
         sw.Restart();
         while (times.Count < minRuns || (sw.Elapsed.TotalMilliseconds < measureMs && times.Count < 2000))
