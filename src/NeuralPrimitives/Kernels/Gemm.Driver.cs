@@ -87,7 +87,10 @@ public static partial class Gemm
     /// they pad m to fewer rows than 12-row tiles do: m = 16 computes 16 rows instead of 24, m = 32 computes
     /// 32 instead of 36 (edge tiles cost as much as full ones).
     /// </summary>
-    private static bool UseEightRowTiles(int m) => m <= DirectBMaxRows && (m + 7) / 8 * 8 < (m + 11) / 12 * 12;
+    private static bool UseEightRowTiles(int m) => !NoEightRowTiles && m <= DirectBMaxRows && (m + 7) / 8 * 8 < (m + 11) / 12 * 12;
+
+    /// <summary>Benchmark hook: true keeps few-row products on 12-row tiles on the calling thread (to measure what 8-row tiles gain).</summary>
+    [ThreadStatic] internal static bool NoEightRowTiles;
 
     private static void MultiplyFloat(bool ta, bool tb, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
         ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
