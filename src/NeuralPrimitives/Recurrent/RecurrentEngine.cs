@@ -514,14 +514,14 @@ internal sealed class RecurrentEngine<T> where T : unmanaged, IBinaryFloatingPoi
     /// <summary>Fewest sequences one thread takes when a time loop is split across threads (one 8-row GEMM tile).</summary>
     private const int MinSequencesPerThread = 8;
 
-    /// <summary>Time loops with fewer multiply-adds in their per-step products than this run on the calling thread.</summary>
+    /// <summary>Time loops whose recurrence products add up to fewer multiply-adds than this (T·B·G·P) run on the calling thread.</summary>
     private const long ParallelMinMacs = 1L << 22;
 
     /// <summary>
     /// Runs one layer·direction's time loop (forward when <paramref name="dY"/> is null, else backward). The
     /// per-step products are small (m = batch), and handing each one to two threads would cost a fork and a
     /// join per step; instead the batch is split: each thread walks every timestep for its own sequences,
-    /// so there is one hand-over per sequence. Each sequence sees the same operations however it is split.
+    /// so there is one hand-over per loop. Each sequence sees the same operations however it is split.
     /// </summary>
     private void RunTimeLoop(Workspace ws, int l, int d, T[]? dY, bool recordNorms)
     {
