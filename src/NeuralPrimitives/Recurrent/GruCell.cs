@@ -34,8 +34,6 @@ public sealed class GruCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
 {
     private readonly TensorBuffer<T> _h = new(), _dx = new(), _dh = new();
     private readonly TensorBuffer<T> _x = new(), _hPrev = new(), _gx = new(), _gh = new(), _dGx = new(), _dGh = new();
-    private int _batch = -1;
-    private bool _unbatched;
 
     /// <summary>Creates the cell with PyTorch's initialisation (every weight and bias ~ U(±1/√hiddenSize)).</summary>
     /// <param name="inputSize">Features of the input (≥ 1).</param>
@@ -55,8 +53,7 @@ public sealed class GruCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     {
         int batch = CheckInput(input, nameof(input), out bool unbatched);
         CheckState(hx, batch, unbatched, nameof(hx));
-        _batch = batch;
-        _unbatched = unbatched;
+        RememberForward(batch, unbatched);
         int H = HiddenSize;
         var x = _x.GetSpan(batch * InputSize);
         input.AsReadOnlySpan().CopyTo(x);
@@ -110,10 +107,7 @@ public sealed class GruCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     /// <returns>∂L/∂input [B, I] and ∂L/∂hx [B, H] (module-owned; [I] and [H] unbatched).</returns>
     public (Tensor<T> DInput, Tensor<T> DHx) Backward(Tensor<T> dH)
     {
-        if (_batch < 0) throw new InvalidOperationException("Backward called before Forward.");
-        int batch = _batch, H = HiddenSize, I = InputSize, G = 3 * H;
-        bool unbatched = _unbatched;
-        Guard.Shape(dH, Rows(unbatched, batch, H, stackalloc nint[2]), nameof(dH));
+        int batch = CheckBackward(dH, out bool unbatched), H = HiddenSize, I = InputSize, G = 3 * H;
         var dy = dH.AsReadOnlySpan();
         var gx = _gx.Array;
         var gh = _gh.Array;

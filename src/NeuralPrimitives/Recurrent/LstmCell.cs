@@ -36,8 +36,6 @@ public sealed class LstmCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryF
 {
     private readonly TensorBuffer<T> _h = new(), _c = new(), _dx = new(), _dh = new(), _dc = new();
     private readonly TensorBuffer<T> _x = new(), _hPrev = new(), _cPrev = new(), _gates = new(), _tanhC = new(), _da = new();
-    private int _batch = -1;
-    private bool _unbatched;
 
     /// <summary>Creates the cell with PyTorch's initialisation (every weight and bias ~ U(±1/√hiddenSize)).</summary>
     /// <param name="inputSize">Features of the input (≥ 1).</param>
@@ -59,8 +57,7 @@ public sealed class LstmCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryF
         int batch = CheckInput(input, nameof(input), out bool unbatched);
         CheckState(hx, batch, unbatched, nameof(hx));
         CheckState(cx, batch, unbatched, nameof(cx));
-        _batch = batch;
-        _unbatched = unbatched;
+        RememberForward(batch, unbatched);
         int H = HiddenSize;
         var x = _x.GetSpan(batch * InputSize);
         input.AsReadOnlySpan().CopyTo(x);
@@ -122,10 +119,7 @@ public sealed class LstmCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryF
     /// <returns>∂L/∂input [B, I], ∂L/∂hx [B, H] and ∂L/∂cx [B, H] (module-owned; [I] and [H] unbatched).</returns>
     public (Tensor<T> DInput, Tensor<T> DHx, Tensor<T> DCx) Backward(Tensor<T> dH, Tensor<T>? dC = null)
     {
-        if (_batch < 0) throw new InvalidOperationException("Backward called before Forward.");
-        int batch = _batch, H = HiddenSize, I = InputSize, G = 4 * H;
-        bool unbatched = _unbatched;
-        Guard.Shape(dH, Rows(unbatched, batch, H, stackalloc nint[2]), nameof(dH));
+        int batch = CheckBackward(dH, out bool unbatched), H = HiddenSize, I = InputSize, G = 4 * H;
         CheckState(dC, batch, unbatched, nameof(dC));
         var dh = dH.AsReadOnlySpan();
         var gates = _gates.Array;

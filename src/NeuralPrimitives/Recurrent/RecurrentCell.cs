@@ -8,6 +8,9 @@ namespace NeuralPrimitives;
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
 public abstract class RecurrentCell<T> : Module<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
+    private int _forwardBatch = -1;
+    private bool _forwardUnbatched;
+
     private protected RecurrentCell(int inputSize, int hiddenSize, int gates, bool bias, Rng? rng)
     {
         Guard.Positive(inputSize);
@@ -60,6 +63,21 @@ public abstract class RecurrentCell<T> : Module<T> where T : unmanaged, IBinaryF
     private protected void CheckState(Tensor<T>? state, int batch, bool unbatched, string name)
     {
         if (state is not null) Guard.Shape(state, Rows(unbatched, batch, HiddenSize, stackalloc nint[2]), name);
+    }
+
+    /// <summary>Records the batch (and whether it was one unbatched row) of a training Forward, for <see cref="CheckBackward"/>.</summary>
+    private protected void RememberForward(int batch, bool unbatched) => (_forwardBatch, _forwardUnbatched) = (batch, unbatched);
+
+    /// <summary>
+    /// Starts a Backward: checks that a Forward came first and that <paramref name="dH"/> is shaped as the h' it
+    /// returned; gives that Forward's batch and whether it was unbatched.
+    /// </summary>
+    private protected int CheckBackward(Tensor<T> dH, out bool unbatched)
+    {
+        if (_forwardBatch < 0) throw new InvalidOperationException("Backward called before Forward.");
+        unbatched = _forwardUnbatched;
+        Guard.Shape(dH, Rows(unbatched, _forwardBatch, HiddenSize, stackalloc nint[2]), nameof(dH));
+        return _forwardBatch;
     }
 
     /// <summary>The shape of <paramref name="batch"/> rows of <paramref name="features"/>: [B, F], or [F] unbatched.</summary>

@@ -37,8 +37,6 @@ public enum RnnNonlinearity
 public sealed class RnnCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
     private readonly TensorBuffer<T> _h = new(), _dx = new(), _dh = new(), _x = new(), _hPrev = new(), _da = new();
-    private int _batch = -1;
-    private bool _unbatched;
 
     /// <summary>Creates the cell with PyTorch's initialisation (every weight and bias ~ U(±1/√hiddenSize)).</summary>
     /// <param name="inputSize">Features of the input (≥ 1).</param>
@@ -65,8 +63,7 @@ public sealed class RnnCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     {
         int batch = CheckInput(input, nameof(input), out bool unbatched);
         CheckState(hx, batch, unbatched, nameof(hx));
-        _batch = batch;
-        _unbatched = unbatched;
+        RememberForward(batch, unbatched);
         // Cache copies of x and h so the caller may reuse its tensors.
         var x = _x.GetSpan(batch * InputSize);
         input.AsReadOnlySpan().CopyTo(x);
@@ -112,10 +109,7 @@ public sealed class RnnCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     /// <returns>∂L/∂input [B, I] and ∂L/∂hx [B, H] (module-owned; [I] and [H] unbatched).</returns>
     public (Tensor<T> DInput, Tensor<T> DHx) Backward(Tensor<T> dH)
     {
-        if (_batch < 0) throw new InvalidOperationException("Backward called before Forward.");
-        int batch = _batch, H = HiddenSize, I = InputSize;
-        bool unbatched = _unbatched;
-        Guard.Shape(dH, Rows(unbatched, batch, H, stackalloc nint[2]), nameof(dH));
+        int batch = CheckBackward(dH, out bool unbatched), H = HiddenSize, I = InputSize;
         var h = _h.Array.AsSpan(0, batch * H);
         var dy = dH.AsReadOnlySpan();
         // da = dh' ⊙ act'(a), written with the output h' = act(a).
