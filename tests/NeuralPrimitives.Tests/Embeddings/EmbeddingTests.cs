@@ -342,16 +342,10 @@ public class EmbeddingLargeGatherTests
         var emb = new Embedding<float>(3000, 64, rng: rng);
         var idx = new int[5000];
         for (int i = 0; i < idx.Length; i++) idx[i] = rng.NextInt(3000);
-        int previous = Parallelism.NumThreads;
-        try
-        {
-            Parallelism.NumThreads = threads;
-            var y = emb.Forward(Tensor.Create(idx, [50, 100])).ToArray();
-            for (int i = 0; i < idx.Length; i++)
-                for (int j = 0; j < 64; j++)
-                    if (y[i * 64 + j] != emb.Weight.Data[idx[i] * 64 + j])
-                        Assert.Fail($"lookup {i} (row {idx[i]}), column {j}: expected {emb.Weight.Data[idx[i] * 64 + j]}, got {y[i * 64 + j]}");
-        }
-        finally { Parallelism.NumThreads = previous; }
+        var y = GlobalStateCollection.WithThreads(threads, () => emb.Forward(Tensor.Create(idx, [50, 100])).ToArray());
+        for (int i = 0; i < idx.Length; i++)
+            for (int j = 0; j < 64; j++)
+                if (y[i * 64 + j] != emb.Weight.Data[idx[i] * 64 + j])
+                    Assert.Fail($"lookup {i} (row {idx[i]}), column {j}: expected {emb.Weight.Data[idx[i] * 64 + j]}, got {y[i * 64 + j]}");
     }
 }

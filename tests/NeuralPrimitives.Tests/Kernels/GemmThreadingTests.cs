@@ -3,20 +3,13 @@
 // Tests that change Parallelism.NumThreads run in the non-parallel GlobalStateCollection so they never race.
 using NeuralPrimitives.Tests.Support;
 using Xunit;
+using static NeuralPrimitives.Tests.Support.GlobalStateCollection;
 
 namespace NeuralPrimitives.Tests.Kernels;
 
 [Collection(GlobalStateCollection.Name)]
 public class GemmThreadingTests
 {
-    private static T WithThreads<T>(int threads, Func<T> run)
-    {
-        int previous = Parallelism.NumThreads;
-        Parallelism.NumThreads = threads;
-        try { return run(); }
-        finally { Parallelism.NumThreads = previous; }
-    }
-
     [Theory]
     [InlineData(false, false, 257, 300, 129)]   // split by columns (n ≥ m)
     [InlineData(true, true, 520, 130, 70)]      // split by rows, ≥ 512

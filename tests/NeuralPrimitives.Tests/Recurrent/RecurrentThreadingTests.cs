@@ -14,13 +14,10 @@ public class RecurrentThreadingTests
     private sealed record Run(double[] Y, double[] HN, double[]? CN, double[] DX, double[] DH0, double[]? DC0,
         double[][] Grads, double[] Norms, double[] InferY);
 
-    private static Run TrainingStep(RefKind kind, int threads, bool bidirectional, int proj, bool withLengths, int batch)
-    {
-        const int Steps = 24, Input = 12, Hidden = 96;
-        int previous = Parallelism.NumThreads;
-        Parallelism.NumThreads = threads;
-        try
+    private static Run TrainingStep(RefKind kind, int threads, bool bidirectional, int proj, bool withLengths, int batch) =>
+        GlobalStateCollection.WithThreads(threads, () =>
         {
+            const int Steps = 24, Input = 12, Hidden = 96;
             var layer = AnyLayer<double>.Create(kind, Input, Hidden, layers: 2, bidirectional: bidirectional, proj: proj, rng: new Rng(21));
             var rng = new Rng(22);
             int[]? lengths = withLengths ? Enumerable.Range(0, batch).Select(b => 1 + (b * 7) % Steps).ToArray() : null;
@@ -36,12 +33,7 @@ public class RecurrentThreadingTests
             var inferY = layer.Infer(x, h0, c0, lengths).Y.ToArray();
             return new Run(y.ToArray(), hN.ToArray(), cN?.ToArray(), dx.ToArray(), dh0.ToArray(), dc0?.ToArray(),
                 grads, layer.Norms.ToArray(), inferY);
-        }
-        finally
-        {
-            Parallelism.NumThreads = previous;
-        }
-    }
+        });
 
     [Theory]
     [InlineData(RefKind.RnnTanh, false, 0, false, 20)]

@@ -10,4 +10,13 @@ namespace NeuralPrimitives.Tests.Support;
 public sealed class GlobalStateCollection
 {
     public const string Name = "Global state";
+
+    /// <summary>Runs <paramref name="run"/> with <see cref="Parallelism.NumThreads"/> = <paramref name="threads"/>, then restores it.</summary>
+    public static T WithThreads<T>(int threads, Func<T> run)
+    {
+        int previous = Parallelism.NumThreads;
+        Parallelism.NumThreads = threads;
+        try { return run(); }
+        finally { Parallelism.NumThreads = previous; }
+    }
 }
