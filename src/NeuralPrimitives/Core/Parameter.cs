@@ -21,12 +21,9 @@ public sealed class Parameter<T> where T : unmanaged, IBinaryFloatingPointIeee75
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(shape);
-        if (shape.Length == 0) throw new ArgumentException("shape must have at least one dimension.", nameof(shape));
-        foreach (var d in shape)
-            if (d <= 0) throw new ArgumentOutOfRangeException(nameof(shape), $"every dimension of shape must be ≥ 1, got {Shapes.Format(shape)}.");
+        Data = new T[Shapes.CheckedProduct(shape, nameof(shape))];
         Name = name;
         _shape = (int[])shape.Clone();
-        Data = new T[Shapes.Product(shape)];
     }
 
     /// <summary>The parameter's name within its module (PyTorch's state_dict key suffix).</summary>
@@ -41,8 +38,16 @@ public sealed class Parameter<T> where T : unmanaged, IBinaryFloatingPointIeee75
     /// <summary>The value, row-major. Write into it to load weights.</summary>
     public T[] Data { get; }
 
-    /// <summary>The dense accumulated gradient, row-major, same layout as <see cref="Data"/> (allocated on first use).</summary>
-    public T[] Grad => _grad ??= new T[Data.Length];
+    /// <summary>
+    /// The dense accumulated gradient, row-major, same layout as <see cref="Data"/> (allocated on first use).
+    /// A parameter with a row-sparse gradient (<see cref="SparseGrad"/> not null, e.g. <c>Embedding(sparse: true)</c>)
+    /// has no dense gradient: reading <see cref="Grad"/> then throws <see cref="InvalidOperationException"/> instead of
+    /// handing out a buffer of zeros; read <see cref="SparseGrad"/> or call <see cref="CopyGradTo"/>.
+    /// </summary>
+    public T[] Grad => SparseGrad is null
+        ? _grad ??= new T[Data.Length]
+        : throw new InvalidOperationException(
+            $"Parameter '{Name}' {Shapes.Format(_shape)} has a row-sparse gradient: read SparseGrad (the touched rows) or CopyGradTo (dense), not Grad.");
 
     /// <summary>
     /// Whether the dense <see cref="Grad"/> buffer exists (reading <see cref="Grad"/> allocates it).
@@ -60,9 +65,10 @@ public sealed class Parameter<T> where T : unmanaged, IBinaryFloatingPointIeee75
     /// </summary>
     public RowSparseGradient<T>? SparseGrad { get; private set; }
 
-    /// <summary>Switches the gradient to row-sparse storage (for a [rows, rowLength] table).</summary>
+    /// <summary>Switches the gradient to row-sparse storage (for a [rows, rowLength] table); any dense gradient is dropped.</summary>
     public void UseSparseGrad()
     {
+        _grad = null;
         if (_shape.Length != 2) throw new InvalidOperationException($"Row-sparse gradients need a 2-D parameter; {Name} has shape {Shapes.Format(_shape)}.");
         SparseGrad ??= new RowSparseGradient<T>(_shape[0], _shape[1]);
     }

@@ -38,6 +38,24 @@ public static class Shapes
         return checked((int)p);
     }
 
+    /// <summary>
+    /// The element count of a shape whose every dimension is ≥ 1, checked against the largest array .NET can
+    /// allocate: throws <see cref="ArgumentOutOfRangeException"/> naming <paramref name="paramName"/>, the sizes and the limit.
+    /// </summary>
+    public static int CheckedProduct(ReadOnlySpan<int> dims, string paramName)
+    {
+        if (dims.Length == 0) throw new ArgumentException($"{paramName} must have at least one dimension.", paramName);
+        long p = 1;
+        foreach (var d in dims)
+        {
+            if (d <= 0) throw new ArgumentOutOfRangeException(paramName, $"every dimension of {paramName} must be ≥ 1, got {Format(dims)}.");
+            p *= d;
+            if (p > Array.MaxLength)
+                throw new ArgumentOutOfRangeException(paramName, $"{paramName} {Format(dims)} has more elements than one array can hold (limit {Array.MaxLength:N0}).");
+        }
+        return (int)p;
+    }
+
     /// <summary>Splits a shape into (rows, last): rows is the product of all but the last dimension.</summary>
     public static (int Rows, int Last) RowsAndLast(ReadOnlySpan<nint> lengths)
     {

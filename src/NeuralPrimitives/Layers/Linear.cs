@@ -24,6 +24,7 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
     private readonly TensorBuffer<T> _output = new();
     private readonly TensorBuffer<T> _dInput = new();
     private Tensor<T>? _input;
+    private Parameter<T> _weight;
 
     /// <summary>Creates the layer with PyTorch's initialisation.</summary>
     /// <param name="inFeatures">Size of each input row (≥ 1).</param>
@@ -37,8 +38,8 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         rng ??= Rng.Default;
-        Weight = new Parameter<T>("weight", outFeatures, inFeatures);
-        Init.KaimingUniform(Weight, rng);
+        _weight = new Parameter<T>("weight", outFeatures, inFeatures);
+        Init.KaimingUniform(_weight, rng);
         if (bias)
         {
             Bias = new Parameter<T>("bias", outFeatures);
@@ -52,26 +53,43 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
     /// <summary>Output feature count.</summary>
     public int OutFeatures { get; }
 
-    /// <summary>Weight [out, in].</summary>
-    public Parameter<T> Weight { get; }
+    /// <summary>
+    /// Weight [out, in]. Assign another module's parameter of the same shape to tie them (PyTorch's
+    /// <c>lm_head.weight = wte.weight</c>): an LM head <c>Linear(D, V)</c> shares the [V, D] table of an
+    /// <c>Embedding(V, D)</c>; both modules then accumulate into the one gradient, and the state_dict lists it under both names.
+    /// </summary>
+    /// <exception cref="ArgumentException">The parameter's shape is not [out, in].</exception>
+    public Parameter<T> Weight
+    {
+        get => _weight;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (!value.Shape.SequenceEqual([OutFeatures, InFeatures]))
+                throw new ArgumentException($"value must have shape [{OutFeatures}, {InFeatures}] (out, in) to be this Linear's weight, got {Shapes.Format(value.Shape)}.", nameof(value));
+            _weight = value;
+        }
+    }
 
     /// <summary>Bias [out], or null when created with <c>bias: false</c>.</summary>
     public Parameter<T>? Bias { get; }
 
     /// <inheritdoc />
-    protected override IEnumerable<Parameter<T>> OwnParameters()
+    protected override IEnumerable<(string Name, Parameter<T> Parameter)> NamedOwnParameters()
     {
-        yield return Weight;
-        if (Bias is not null) yield return Bias;
+        yield return ("weight", Weight);
+        if (Bias is not null) yield return ("bias", Bias);
     }
 
     /// <inheritdoc />
     public Tensor<T> Forward(Tensor<T> input)
     {
+        using var pass = BeginForward();
         Guard.LastDim(input, InFeatures, nameof(input));
         var output = _output.Get(Shapes.WithLast(input.Lengths, OutFeatures));
         Compute(input.AsReadOnlySpan(), output.AsSpan());
         _input = input;
+        pass.Complete(output.AsReadOnlySpan(), "output");
         return output;
     }
 
@@ -99,7 +117,8 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
     /// <inheritdoc />
     public Tensor<T> Backward(Tensor<T> dOutput)
     {
-        var input = _input ?? throw new InvalidOperationException("Backward called before Forward.");
+        using var pass = BeginBackward();
+        var input = _input!;
         Guard.Shape(dOutput, Shapes.WithLast(input.Lengths, OutFeatures), nameof(dOutput));
         var x = input.AsReadOnlySpan();
         var dy = dOutput.AsReadOnlySpan();
@@ -111,6 +130,7 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
         if (Bias is { RequiresGrad: true })
             for (int r = 0; r < rows; r++)
                 TensorPrimitives.Add(Bias.Grad, dy.Slice(r * OutFeatures, OutFeatures), Bias.Grad);
+        pass.Complete(dInput.AsReadOnlySpan(), "dInput");
         return dInput;
     }
 }

@@ -25,9 +25,8 @@
 //
 // Row-sparse gradients (Parameter.SparseGrad, e.g. an embedding table): the gradient is zero
 // outside the touched rows, so only those rows add to the norm and only they are scaled or
-// clamped — O(touched rows), never O(table). If a parameter holds both a dense Grad buffer and
-// sparse rows, the sparse rows are first added into the dense buffer (and cleared), so that the
-// clipped gradient is exactly that of the sum; CopyGradTo gives the same total before and after.
+// clamped — O(touched rows), never O(table). (A parameter with a row-sparse gradient has no dense
+// Grad buffer: Parameter.Grad refuses to hand one out.)
 // Parameters with RequiresGrad = false are skipped (PyTorch skips parameters whose .grad is None).
 namespace NeuralPrimitives;
 
@@ -123,19 +122,11 @@ public static class GradientClipping
         }
     }
 
-    // Null check, RequiresGrad filter, and folding of sparse rows into an existing dense buffer
-    // (so that norm and clamp apply to the sum, which is the parameter's real gradient).
+    // Null check and RequiresGrad filter.
     private static bool Include<T>(Parameter<T>? p, string argument) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         if (p is null) throw new ArgumentNullException(argument, $"{argument} must not contain null (expected Parameter<{typeof(T).Name}> instances, got a null element).");
-        if (!p.RequiresGrad) return false;
-        var sparse = p.SparseGrad;
-        if (sparse is not null && sparse.Count > 0 && p.HasDenseGrad)
-        {
-            sparse.AddTo(p.Grad);
-            sparse.Clear();
-        }
-        return true;
+        return p.RequiresGrad;
     }
 
     // acc + Σ|g|^p, or max(acc, max|g|) for the ∞-norm. Sums of squares use TensorPrimitives
