@@ -215,15 +215,17 @@ public abstract class Module<T> where T : unmanaged, IBinaryFloatingPointIeee754
     /// <param name="state">Name → tensor, e.g. a <see cref="StateDict"/> or what <c>SafeTensors.Load</c> returns.</param>
     /// <param name="strict">Whether keys must match exactly.</param>
     /// <returns>The missing and unexpected keys (empty when <paramref name="strict"/>).</returns>
-    public LoadStateDictResult LoadStateDict(IReadOnlyDictionary<string, Tensor<T>> state, bool strict = true)
+    /// <typeparam name="TSource">The state's element type; values are converted to <typeparamref name="T"/>.</typeparam>
+    public LoadStateDictResult LoadStateDict<TSource>(IReadOnlyDictionary<string, Tensor<TSource>> state, bool strict = true)
+        where TSource : unmanaged, IBinaryFloatingPointIeee754<TSource>
     {
         ArgumentNullException.ThrowIfNull(state);
-        return LoadStateDict(new TensorDictionarySource<T>(state), strict);
+        return LoadStateDict(new TensorDictionarySource<TSource>(state), strict);
     }
 
     /// <summary>
     /// Copies a state from any source (a safetensors file streams each tensor straight into the
-    /// parameter, converting its dtype) into this module. Same rules as <see cref="LoadStateDict(IReadOnlyDictionary{string, Tensor{T}}, bool)"/>.
+    /// parameter, converting its dtype) into this module. Same rules as <see cref="LoadStateDict{TSource}(IReadOnlyDictionary{string, Tensor{TSource}}, bool)"/>.
     /// </summary>
     public LoadStateDictResult LoadStateDict(IStateDictSource source, bool strict = true)
     {

@@ -31,6 +31,6 @@ internal sealed class TensorDictionarySource<T>(IReadOnlyDictionary<string, Tens
         Guard.Length(destination.Length, checked((int)tensor.FlattenedLength), nameof(destination));
         if (typeof(TDest) == typeof(T)) { tensor.FlattenTo(System.Runtime.InteropServices.MemoryMarshal.Cast<TDest, T>(destination)); return; }
         var values = tensor.ToArray();
-        for (int i = 0; i < values.Length; i++) destination[i] = TDest.CreateChecked(values[i]);
+        for (int i = 0; i < values.Length; i++) destination[i] = TDest.CreateTruncating(values[i]);
     }
 }
