@@ -5,11 +5,14 @@
 //           weight w and posWeight p broadcast over x from the right (each matches x's trailing
 //           dimensions: [C] per class, or x's full shape); absent = 1.
 // Forward:  l_i = −w_i·[p_c·t_i·log σ(x_i) + (1 − t_i)·log(1 − σ(x_i))]          (c = the class of element i)
-//             with log σ(x) = −softplus(−x) and log(1 − σ(x)) = −x − softplus(−x):
-//           l_i = w_i·[(1 − t_i)·x_i + (1 + (p_c − 1)·t_i)·softplus(−x_i)]
-//           softplus(−x) = log(1 + e^(−x)) = max(−x, 0) + log1p(e^(−|x|))   (no overflow; exact for large |x|)
+//             with −log σ(x) = softplus(−x) and −log(1 − σ(x)) = softplus(x):
+//           l_i = w_i·[p_c·t_i·softplus(−x_i) + (1 − t_i)·softplus(x_i)]
+//           softplus(±x) = max(±x, 0) + log1p(e^(−|x|))    (no overflow; a sum of non-negative terms, so both
+//           tails keep their relative accuracy: x = −40, t = 0 gives e^(−40), where PyTorch's form, which
+//           subtracts, gives 0)
 //           L = mean (default), sum, or none of l (ElementwiseLoss.cs)
-// Backward: ∂l_i/∂x_i = w_i·[(1 − t_i) − (1 + (p_c − 1)·t_i)·σ(−x_i)]          (= w_i·(σ(x_i) − t_i) when p = 1)
+// Backward: ∂l_i/∂x_i = w_i·[(1 − t_i)·σ(x_i) − p_c·t_i·σ(−x_i)]                  (= w_i·(σ(x_i) − t_i) when p = 1)
+//           σ(|x|) = 1/(1 + e),  σ(−|x|) = e/(1 + e),  e = e^(−|x|)
 namespace NeuralPrimitives;
 
 /// <summary>
@@ -51,9 +54,11 @@ public sealed class BceWithLogitsLoss<T> : ElementwiseLoss<T> where T : unmanage
     private static void CheckBroadcast(Tensor<T> input, Buffer<T>? w, string name)
     {
         if (w is null) return;
-        var x = input.Shape();
+        var x = input.Lengths;
         var s = w.Shape;
-        if (s.Length > x.Length || !x.AsSpan(x.Length - s.Length).SequenceEqual(s))
+        bool matches = s.Length <= x.Length;
+        for (int d = 1; matches && d <= s.Length; d++) matches = x[^d] == s[^d];
+        if (!matches)
             throw new ArgumentException($"input of shape {Shapes.Format(x)} does not match {name} of shape {Shapes.Format(s)}: {name} must equal the input's trailing dimensions.", nameof(input));
     }
 
@@ -61,24 +66,17 @@ public sealed class BceWithLogitsLoss<T> : ElementwiseLoss<T> where T : unmanage
 
     private protected override T Value(T input, T target, int index)
     {
-        T logWeight = T.One + (At(_posWeight, index) - T.One) * target;
-        return At(_weight, index) * ((T.One - target) * input + logWeight * SoftplusOfMinus(input));
+        T lp = Log1P(T.Exp(-T.Abs(input)));                          // log1p(e^(−|x|))
+        T softplusMinus = T.Max(-input, T.Zero) + lp, softplus = T.Max(input, T.Zero) + lp;
+        return At(_weight, index) * (At(_posWeight, index) * target * softplusMinus + (T.One - target) * softplus);
     }
 
     private protected override T Derivative(T input, T target, int index)
     {
-        T logWeight = T.One + (At(_posWeight, index) - T.One) * target;
-        return At(_weight, index) * ((T.One - target) - logWeight * SigmoidOfMinus(input));
-    }
-
-    /// <summary>softplus(−x) = log(1 + e^(−x)) = max(−x, 0) + log1p(e^(−|x|)).</summary>
-    private static T SoftplusOfMinus(T x) => T.Max(-x, T.Zero) + Log1P(T.Exp(-T.Abs(x)));
-
-    /// <summary>σ(−x) = 1/(1 + e^x), from e = e^(−|x|) ≤ 1 so nothing overflows.</summary>
-    private static T SigmoidOfMinus(T x)
-    {
-        T e = T.Exp(-T.Abs(x));
-        return (x > T.Zero ? e : T.One) / (T.One + e);
+        T e = T.Exp(-T.Abs(input));
+        T sigmoidAbs = T.One / (T.One + e), sigmoidMinusAbs = e / (T.One + e); // σ(|x|), σ(−|x|)
+        T sigmoid = input >= T.Zero ? sigmoidAbs : sigmoidMinusAbs, sigmoidMinus = input >= T.Zero ? sigmoidMinusAbs : sigmoidAbs;
+        return At(_weight, index) * ((T.One - target) * sigmoid - At(_posWeight, index) * target * sigmoidMinus);
     }
 
     /// <summary>log(1 + y) accurate for small y: log(u)·y/(u − 1) with u = 1 + y cancels u's rounding error (Goldberg).</summary>
