@@ -10,33 +10,31 @@ namespace NeuralPrimitives;
 
 internal static class ClassTargets
 {
-    /// <summary>Checks that scores are [..., C] with C ≥ 1 and returns (rows, C).</summary>
-    public static (int Rows, int Classes) CheckScores<T>(Tensor<T> input, string name)
+    /// <summary>Checks that the scores <paramref name="input"/> are [..., C] with C ≥ 1 and that the class weights (if any) have C entries; returns (rows, C).</summary>
+    public static (int Rows, int Classes) CheckScores<T>(Tensor<T> input, Buffer<T>? weight) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        Guard.MinRank(input, 2, name);
+        Guard.MinRank(input, 2, nameof(input));
         var (rows, classes) = Shapes.RowsAndLast(input.Lengths);
         if (classes < 1 || rows < 1)
-            throw new ArgumentException($"{name} must have at least one row and one class, got shape {Shapes.Format(input.Lengths)}.", name);
+            throw new ArgumentException($"input must have at least one row and one class, got shape {Shapes.Format(input.Lengths)}.", nameof(input));
+        if (weight is not null && weight.Data.Length != classes)
+            throw new ArgumentException($"input has {classes} classes (its last dimension) but weight has {weight.Data.Length} entries: expected one weight per class.", nameof(input));
         return (rows, classes);
     }
 
-    /// <summary>Checks that the class weights (if any) have one entry per class.</summary>
-    public static void CheckWeight<T>(Buffer<T>? weight, int classes, string inputName) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        if (weight is not null && weight.Data.Length != classes)
-            throw new ArgumentException($"{inputName} has {classes} classes (its last dimension) but weight has {weight.Data.Length} entries: expected one weight per class.", inputName);
-    }
-
     /// <summary>
-    /// Checks the targets' shape and every value (a class in [0, C) or <paramref name="ignoreIndex"/>), before anything is
-    /// computed, and returns the weighted-mean denominator D = Σ w_y over the kept targets.
+    /// Checks the scores (<see cref="CheckScores"/>), the targets' shape and every target (a class in [0, C) or
+    /// <paramref name="ignoreIndex"/>), before anything is computed; returns (rows, C, the weighted-mean denominator
+    /// D = Σ w_y over the kept targets).
     /// </summary>
-    /// <exception cref="ArgumentException">The target shape is not the input's without its last axis.</exception>
+    /// <exception cref="ArgumentException">The input is not [..., C], the weight length is not C, or the target shape is not the input's without its last axis.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A target is out of range; the message gives its position and value.</exception>
-    public static T Check<T>(Tensor<T> input, Tensor<int> target, int classes, int ignoreIndex, ReadOnlySpan<T> weight)
+    public static (int Rows, int Classes, T Denominator) Check<T>(Tensor<T> input, Tensor<int> target, Buffer<T>? weightBuffer, int ignoreIndex)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
+        var (rows, classes) = CheckScores(input, weightBuffer);
         ArgumentNullException.ThrowIfNull(target);
+        ReadOnlySpan<T> weight = weightBuffer?.Data;
         if (!target.Lengths.SequenceEqual(input.Lengths[..^1]))
             throw new ArgumentException(
                 $"target has the wrong shape: expected {Shapes.Format(input.Lengths[..^1])} (the input {Shapes.Format(input.Lengths)} without its class axis, which is last), got {Shapes.Format(target.Lengths)}.",
@@ -50,7 +48,7 @@ internal static class ClassTargets
             if ((uint)c >= (uint)classes) throw OutOfRange(target, n, c, classes, ignoreIndex);
             denominator += weight.IsEmpty ? T.One : weight[c];
         }
-        return denominator;
+        return (rows, classes, denominator);
     }
 
     private static ArgumentOutOfRangeException OutOfRange(Tensor<int> target, int flat, int value, int classes, int ignoreIndex)

@@ -85,12 +85,9 @@ public sealed class CrossEntropyLoss<T> : Loss<T> where T : unmanaged, IBinaryFl
     public T Forward(Tensor<T> input, Tensor<int> target)
     {
         using var pass = BeginForward();
-        var (rows, classes) = ClassTargets.CheckScores(input, nameof(input));
-        ClassTargets.CheckWeight(_weight, classes, nameof(input));
-        T denominator = ClassTargets.Check(input, target, classes, IgnoreIndex, _weight?.Data);
-        T loss = Train(input, target, null, target.Lengths, rows, classes, denominator);
-        pass.Complete(Unreduced.AsReadOnlySpan(), "loss");
-        return loss;
+        var (rows, classes, denominator) = ClassTargets.Check(input, target, _weight, IgnoreIndex);
+        Train(input, target, null, target.Lengths, rows, classes, ReductionScale(denominator));
+        return Complete(pass, denominator);
     }
 
     /// <summary>Computes the loss of logits against class probabilities (soft targets), and its gradient for <see cref="Loss{T}.Backward()"/>.</summary>
@@ -101,12 +98,11 @@ public sealed class CrossEntropyLoss<T> : Loss<T> where T : unmanaged, IBinaryFl
     public T Forward(Tensor<T> input, Tensor<T> target)
     {
         using var pass = BeginForward();
-        var (rows, classes) = ClassTargets.CheckScores(input, nameof(input));
-        ClassTargets.CheckWeight(_weight, classes, nameof(input));
+        var (rows, classes) = ClassTargets.CheckScores(input, _weight);
         Guard.SameShape(input, target, nameof(target));
-        T loss = Train(input, null, target, input.Lengths[..^1], rows, classes, T.CreateTruncating(rows));
-        pass.Complete(Unreduced.AsReadOnlySpan(), "loss");
-        return loss;
+        T denominator = T.CreateTruncating(rows);
+        Train(input, null, target, input.Lengths[..^1], rows, classes, ReductionScale(denominator));
+        return Complete(pass, denominator);
     }
 
     /// <summary>The loss of logits against class indices, without gradient or cache (thread-safe; allocates its workspace).</summary>
@@ -117,9 +113,7 @@ public sealed class CrossEntropyLoss<T> : Loss<T> where T : unmanaged, IBinaryFl
     /// <exception cref="ArgumentOutOfRangeException">A target is neither a class in [0, C) nor <see cref="IgnoreIndex"/>.</exception>
     public T Infer(Tensor<T> input, Tensor<int> target)
     {
-        var (rows, classes) = ClassTargets.CheckScores(input, nameof(input));
-        ClassTargets.CheckWeight(_weight, classes, nameof(input));
-        T denominator = ClassTargets.Check(input, target, classes, IgnoreIndex, _weight?.Data);
+        var (rows, classes, denominator) = ClassTargets.Check(input, target, _weight, IgnoreIndex);
         var losses = Tensor.Create(new T[rows], [rows]);
         Run(new RowJob(), input, target, null, losses, null, rows, classes, T.Zero);
         return Reduce(losses.AsReadOnlySpan(), denominator);
@@ -132,20 +126,18 @@ public sealed class CrossEntropyLoss<T> : Loss<T> where T : unmanaged, IBinaryFl
     /// <exception cref="ArgumentException">Shapes disagree, or the weight length is not C.</exception>
     public T Infer(Tensor<T> input, Tensor<T> target)
     {
-        var (rows, classes) = ClassTargets.CheckScores(input, nameof(input));
-        ClassTargets.CheckWeight(_weight, classes, nameof(input));
+        var (rows, classes) = ClassTargets.CheckScores(input, _weight);
         Guard.SameShape(input, target, nameof(target));
         var losses = Tensor.Create(new T[rows], [rows]);
         Run(new RowJob(), input, null, target, losses, null, rows, classes, T.Zero);
         return Reduce(losses.AsReadOnlySpan(), T.CreateTruncating(rows));
     }
 
-    private T Train(Tensor<T> input, Tensor<int>? indices, Tensor<T>? probabilities, ReadOnlySpan<nint> lossShape, int rows, int classes, T denominator)
+    private void Train(Tensor<T> input, Tensor<int>? indices, Tensor<T>? probabilities, ReadOnlySpan<nint> lossShape, int rows, int classes, T scale)
     {
         UnreducedBuffer(lossShape);
         _dLogits = _dInput.Get(input.Lengths);
-        Run(_job, input, indices, probabilities, Unreduced, _dLogits, rows, classes, ReductionScale(denominator));
-        return Reduce(denominator);
+        Run(_job, input, indices, probabilities, Unreduced, _dLogits, rows, classes, scale);
     }
 
     /// <inheritdoc />

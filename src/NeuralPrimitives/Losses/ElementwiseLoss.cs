@@ -18,7 +18,6 @@ public abstract class ElementwiseLoss<T> : Loss<T> where T : unmanaged, IBinaryF
 {
     private readonly TensorBuffer<T> _dInput = new();
     private Tensor<T>? _input, _target;
-    private T _scale;
 
     /// <summary>Sets the reduction (<paramref name="batchMeanAllowed"/>: whether <see cref="Reduction.BatchMean"/> is valid).</summary>
     private protected ElementwiseLoss(Reduction reduction, bool batchMeanAllowed = false) : base(reduction, batchMeanAllowed) { }
@@ -48,12 +47,9 @@ public abstract class ElementwiseLoss<T> : Loss<T> where T : unmanaged, IBinaryF
         var losses = UnreducedBuffer(input.Lengths);
         for (int i = 0; i < x.Length; i++) losses[i] = Value(x[i], t[i], i);
         T denominator = T.CreateTruncating(Reduction == Reduction.BatchMean ? input.Lengths[0] : input.FlattenedLength);
-        _scale = ReductionScale(denominator);
         _input = input;
         _target = target;
-        T loss = Reduce(denominator);
-        pass.Complete(losses, "loss");
-        return loss;
+        return Complete(pass, denominator);
     }
 
     /// <inheritdoc />
@@ -64,9 +60,9 @@ public abstract class ElementwiseLoss<T> : Loss<T> where T : unmanaged, IBinaryF
         var t = _target!.AsReadOnlySpan();
         var dInput = _dInput.Get(input.Lengths);
         var dx = dInput.AsSpan();
-        T scale = dLoss * _scale;
+        T scale = dLoss * Scale;
         for (int i = 0; i < x.Length; i++)
-            dx[i] = (dUnreduced.IsEmpty ? scale : dUnreduced[i] * _scale) * Derivative(x[i], t[i], i);
+            dx[i] = (dUnreduced.IsEmpty ? scale : dUnreduced[i] * Scale) * Derivative(x[i], t[i], i);
         return dInput;
     }
 }

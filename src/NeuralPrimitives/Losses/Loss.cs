@@ -92,6 +92,9 @@ public abstract class Loss<T> : Module<T> where T : unmanaged, IBinaryFloatingPo
     /// </summary>
     protected abstract Tensor<T> Gradient(T dLoss, ReadOnlySpan<T> dUnreduced);
 
+    /// <summary>s = ∂L/∂l_i of the last Forward (set by <see cref="Complete"/>; see the file header).</summary>
+    protected T Scale { get; private set; }
+
     /// <summary>s = ∂L/∂l_i for a Mean or BatchMean denominator <paramref name="denominator"/> (0 when it is 0), 1 for Sum and None.</summary>
     protected T ReductionScale(T denominator) => Reduction switch
     {
@@ -109,13 +112,23 @@ public abstract class Loss<T> : Module<T> where T : unmanaged, IBinaryFloatingPo
     }
 
     /// <summary>
-    /// The reduced loss L of the per-element losses in <see cref="Unreduced"/>: their sum, divided by
-    /// <paramref name="denominator"/> for Mean and BatchMean (0 when the denominator is 0). The sum runs in
-    /// element order, so the result does not depend on how many threads computed the elements.
+    /// Ends a successful Forward whose per-element losses are in <see cref="Unreduced"/>: sets <see cref="Scale"/> for
+    /// <paramref name="denominator"/> (the Mean or BatchMean D), completes <paramref name="pass"/> (anomaly check of the
+    /// losses) and returns the reduced loss.
     /// </summary>
-    protected T Reduce(T denominator) => Reduce(Unreduced.AsReadOnlySpan(), denominator);
+    protected T Complete(in TrainingPass pass, T denominator)
+    {
+        Scale = ReductionScale(denominator);
+        var losses = Unreduced.AsReadOnlySpan();
+        pass.Complete(losses, "loss");
+        return Reduce(losses, denominator);
+    }
 
-    /// <summary>The reduced loss of the per-element losses <paramref name="losses"/> (see <see cref="Reduce(T)"/>).</summary>
+    /// <summary>
+    /// The reduced loss of the per-element losses <paramref name="losses"/>: their sum, divided by <paramref name="denominator"/>
+    /// for Mean and BatchMean (0 when the denominator is 0). The sum depends only on the values and their order, not on how
+    /// many threads computed them.
+    /// </summary>
     protected T Reduce(ReadOnlySpan<T> losses, T denominator)
     {
         T sum = TensorPrimitives.Sum(losses);

@@ -23,7 +23,6 @@ public sealed class NllLoss<T> : Loss<T> where T : unmanaged, IBinaryFloatingPoi
     private readonly TensorBuffer<T> _dInput = new();
     private Tensor<T>? _input;
     private Tensor<int>? _target;
-    private T _scale;
 
     /// <summary>Creates the loss.</summary>
     /// <param name="weight">Class weights [C], or null for 1.</param>
@@ -51,20 +50,15 @@ public sealed class NllLoss<T> : Loss<T> where T : unmanaged, IBinaryFloatingPoi
     public T Forward(Tensor<T> input, Tensor<int> target)
     {
         using var pass = BeginForward();
-        var (_, classes) = ClassTargets.CheckScores(input, nameof(input));
-        ClassTargets.CheckWeight(_weight, classes, nameof(input));
-        T denominator = ClassTargets.Check(input, target, classes, IgnoreIndex, _weight?.Data);
+        var (_, classes, denominator) = ClassTargets.Check(input, target, _weight, IgnoreIndex);
         var x = input.AsReadOnlySpan();
         var y = target.AsReadOnlySpan();
         var losses = UnreducedBuffer(target.Lengths);
         for (int n = 0; n < y.Length; n++)
             losses[n] = y[n] == IgnoreIndex ? T.Zero : -ClassWeight(y[n]) * x[n * classes + y[n]];
-        _scale = ReductionScale(denominator);
         _input = input;
         _target = target;
-        T loss = Reduce(denominator);
-        pass.Complete(losses, "loss");
-        return loss;
+        return Complete(pass, denominator);
     }
 
     private T ClassWeight(int c) => _weight is null ? T.One : _weight.Data[c];
@@ -78,7 +72,7 @@ public sealed class NllLoss<T> : Loss<T> where T : unmanaged, IBinaryFloatingPoi
         int classes = (int)_input.Lengths[^1];
         for (int n = 0; n < y.Length; n++)
             if (y[n] != IgnoreIndex)
-                dx[n * classes + y[n]] = -(dUnreduced.IsEmpty ? dLoss : dUnreduced[n]) * _scale * ClassWeight(y[n]);
+                dx[n * classes + y[n]] = -(dUnreduced.IsEmpty ? dLoss : dUnreduced[n]) * Scale * ClassWeight(y[n]);
         return dInput;
     }
 }
