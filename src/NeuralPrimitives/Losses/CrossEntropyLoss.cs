@@ -211,7 +211,7 @@ public sealed class CrossEntropyLoss<T> : Loss<T> where T : unmanaged, IBinaryFl
         private CrossEntropyLoss<T>? _loss;
         private Tensor<T>? _logits, _probabilities, _losses, _dLogits;
         private Tensor<int>? _indices;
-        private int _rows, _classes, _parts;
+        private int _rows, _classes, _parts, _uniformLength;
         private T _scale, _uniformSum;
 
         public void Set(CrossEntropyLoss<T> loss, Tensor<T> logits, Tensor<int>? indices, Tensor<T>? probabilities, Tensor<T> losses,
@@ -221,7 +221,8 @@ public sealed class CrossEntropyLoss<T> : Loss<T> where T : unmanaged, IBinaryFl
             (_rows, _classes, _scale, _parts) = (rows, classes, scale, parts);
             _scratch.GetSpan(parts * 2 * classes);
             // The smoothing part of an index target's q: u_c = (ε/C)·w_c, the same for every row.
-            var u = _uniform.GetSpan(loss._smoothing == T.Zero || indices is null ? 0 : classes);
+            _uniformLength = loss._smoothing == T.Zero || indices is null ? 0 : classes;
+            var u = _uniform.GetSpan(_uniformLength);
             if (!u.IsEmpty)
             {
                 u.Fill(loss._smoothing / T.CreateTruncating(classes));
@@ -242,7 +243,7 @@ public sealed class CrossEntropyLoss<T> : Loss<T> where T : unmanaged, IBinaryFl
             var dx = _dLogits is null ? Span<T>.Empty : _dLogits.AsSpan();
             var work = _scratch.Array.AsSpan(part * 2 * c, c);
             var q = _scratch.Array.AsSpan(part * 2 * c + c, c);
-            ReadOnlySpan<T> uniform = _uniform.Array.AsSpan(0, _indices is null ? 0 : _uniform.Array.Length);
+            ReadOnlySpan<T> uniform = _uniform.Array.AsSpan(0, _uniformLength);
             for (int n = lo; n < hi; n++)
             {
                 var xr = x.Slice(n * c, c);

@@ -143,6 +143,23 @@ public class CrossEntropyLossTests
     }
 
     [Fact]
+    public void OneModuleServesShapesAndTargetKindsInTurn()
+    {
+        // Workspaces sized for one call must not leak into the next (fewer classes, other target kind).
+        var rng = new Rng(15);
+        var loss = new CrossEntropyLoss<double>(labelSmoothing: 0.2);
+        foreach (var (rows, classes, soft) in new[] { (4, 9, false), (3, 5, false), (2, 7, true), (5, 3, false), (3, 5, true) })
+        {
+            var (x, indices, p, _) = Problem(rng, rows, classes, false, true);
+            var (losses, dl, denominator) = ReferenceCrossEntropy(x, classes, soft ? null : indices, soft ? p : null, null, -100, 0.2);
+            var input = Tensor.Create(x, [rows, classes]);
+            double value = soft ? loss.Forward(input, Tensor.Create(p, [rows, classes])) : loss.Forward(input, Tensor.Create(indices, [rows]));
+            Assert.Equal(losses.Sum() / denominator, value, 1e-12);
+            TestData.AssertClose<double>(dl.Select(v => v / denominator).ToArray(), loss.Backward().AsReadOnlySpan(), 1e-12, 1e-12, "dLogits");
+        }
+    }
+
+    [Fact]
     public void BackwardScalesByTheUpstreamGradient()
     {
         var rng = new Rng(8);
