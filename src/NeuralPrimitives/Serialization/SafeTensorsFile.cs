@@ -65,7 +65,7 @@ public sealed unsafe class SafeTensorsFile : IStateDictSource, IDisposable
         try
         {
             long length = stream.Length;
-            if (length < 8) SafeTensorsHeader.ReadLength(default, length, source); // throws: too short to map and read
+            if (length < 8) throw SafeTensorsHeader.TooShort(length, source); // (an empty file cannot even be mapped)
             mapping = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
             view = mapping.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref bytes);

@@ -69,8 +69,7 @@ internal sealed class SafeTensorsHeader
     /// <param name="source">The file's name, for messages.</param>
     public static int ReadLength(ReadOnlySpan<byte> file, long fileLength, string source)
     {
-        if (fileLength < 8)
-            throw Invalid(source, $"the file has {fileLength} bytes; a safetensors file starts with an 8-byte header length.");
+        if (fileLength < 8) throw TooShort(fileLength, source);
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(file);
         if (n > MaxLength)
             throw Invalid(source, $"the header length is {n} bytes, more than the 100 MB limit ({MaxLength} bytes).");
@@ -78,6 +77,10 @@ internal sealed class SafeTensorsHeader
             throw Invalid(source, $"the header length is {n} bytes, past the end of the file ({fileLength} bytes, so at most {fileLength - 8}).");
         return (int)n;
     }
+
+    /// <summary>The error for a file too short to hold the 8-byte header length.</summary>
+    public static InvalidDataException TooShort(long fileLength, string source) =>
+        Invalid(source, $"the file has {fileLength} bytes; a safetensors file starts with an 8-byte header length.");
 
     /// <summary>Parses and validates a header: pass 1 checks, pass 2 builds.</summary>
     /// <param name="header">The N header bytes.</param>
@@ -91,7 +94,7 @@ internal sealed class SafeTensorsHeader
             throw Invalid(source, "the header is not valid UTF-8.");
 
         var parser = new Parser(source, dataLength);
-        var extents = new Extent[header.Length / MinEntryBytes];
+        var extents = new Extent[header.Length / MinEntryBytes]; // no entry is shorter than MinEntryBytes
         int count = parser.Walk(header, extents, null);
         CheckUniqueNames(header, extents.AsSpan(0, count), source);
         CheckTiling(header, extents.AsSpan(0, count), dataLength, source);

@@ -74,6 +74,7 @@ public class SafeTensorsValidationTests
         ["the same bytes twice"] = (() => Header("{" + E("a", "F32", "[2]", 0, 8) + "," + E("b", "F32", "[2]", 0, 8) + "}", 8), ["overlap those of tensor"]),
         ["gap between tensors"] = (() => Header("{" + E("a", "F32", "[1]", 0, 4) + "," + E("b", "F32", "[1]", 8, 12) + "}", 12),
             ["tensor 'b': data_offsets [8, 12] leave a gap of 4 bytes at 4"]),
+        ["one-byte gap"] = (() => Header("{" + E("a", "F16", "[1]", 0, 2) + "," + E("b", "F16", "[1]", 3, 5) + "}", 5), ["tensor 'b': data_offsets [3, 5] leave a gap of 1 bytes at 2"]),
         ["data not starting at 0"] = (() => Header("{" + E("a", "F32", "[1]", 4, 8) + "}", 8), ["tensor 'a': data_offsets [4, 8] leave a gap of 4 bytes at 0"]),
         ["trailing bytes after the last tensor"] = (() => Header("{" + E("a", "F32", "[1]", 0, 4) + "}", 10), ["the tensors end at byte 4 of the data buffer, but it has 10 bytes (6 bytes after the last tensor)"]),
         ["data but no tensors"] = (() => Header("{}", 3), ["the tensors end at byte 0 of the data buffer, but it has 3 bytes"]),
