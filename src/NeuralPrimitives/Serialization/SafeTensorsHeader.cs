@@ -338,7 +338,7 @@ internal sealed class SafeTensorsHeader
                 throw Invalid(source, $"tensor '{NameAt(header, e.NameToken)}': data_offsets [{e.Begin}, {e.End}] overlap those of tensor '{NameAt(header, previous.NameToken)}' [{previous.Begin}, {previous.End}].");
             }
             if (e.Begin > position)
-                throw Invalid(source, $"tensor '{NameAt(header, e.NameToken)}': data_offsets [{e.Begin}, {e.End}] leave a gap of {e.Begin - position} bytes at {position} of the data buffer (tensors must be stored contiguously).");
+                throw Invalid(source, $"tensor '{NameAt(header, e.NameToken)}': data_offsets [{e.Begin}, {e.End}] leave a {e.Begin - position}-byte gap at {position} of the data buffer (tensors must be stored contiguously).");
             position = e.End;
         }
         if (position != dataLength)
