@@ -143,13 +143,13 @@ internal static class Schedules
     public static void NonNegative(double value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? name = null)
     {
         if (!(double.IsFinite(value) && value >= 0))
-            throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number ≥ 0, got {value}.");
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number ≥ 0, got {HyperParameters.Format(value)}.");
     }
 
     /// <summary>Throws unless <paramref name="value"/> is finite and &gt; 0.</summary>
     public static void Positive(double value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? name = null)
     {
         if (!(double.IsFinite(value) && value > 0))
-            throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number > 0, got {value}.");
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number > 0, got {HyperParameters.Format(value)}.");
     }
 }
