@@ -163,6 +163,17 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPointIee
         }
     }
 
+    /// <summary>Loads θ and g of one lane: g ← ±g (maximize), + λθ (Adam's L2); θ ← θ·(1 − γλ) (AdamW). Shared by both kernels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TL Gradient<TL>(in Coefficients c, ref T p, ref T grad, int i, out TL theta) where TL : struct, ILane<TL, T>
+    {
+        theta = TL.Load(ref p, i);
+        var g = TL.Broadcast(c.Sign) * TL.Load(ref grad, i);
+        if (c.HasL2) g += TL.Broadcast(c.L2) * theta;
+        if (c.HasDecay) theta *= TL.Broadcast(c.Decay);
+        return g;
+    }
+
     /// <summary>The dense update of the file header over one element range.</summary>
     private ref struct DenseKernel(in Coefficients c, ref T p, ref T g, ref T m, ref T v, ref T vMax) : IElementwiseKernel<T>
     {
@@ -172,10 +183,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPointIee
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly void Apply<TL>(int i) where TL : struct, ILane<TL, T>
         {
-            var theta = TL.Load(ref _p, i);
-            var g = TL.Broadcast(_c.Sign) * TL.Load(ref _g, i);
-            if (_c.HasL2) g += TL.Broadcast(_c.L2) * theta;
-            if (_c.HasDecay) theta *= TL.Broadcast(_c.Decay);
+            var g = Gradient(_c, ref _p, ref _g, i, out TL theta);
             var m = TL.Broadcast(_c.Beta1) * TL.Load(ref _m, i) + TL.Broadcast(_c.OneMinusBeta1) * g;
             var v = TL.Broadcast(_c.Beta2) * TL.Load(ref _v, i) + TL.Broadcast(_c.OneMinusBeta2) * g * g;
             TL.Store(m, ref _m, i);
@@ -199,10 +207,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPointIee
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly void Apply<TL>(int i) where TL : struct, ILane<TL, T>
         {
-            var theta = TL.Load(ref _p, i);
-            var g = TL.Broadcast(_c.Sign) * TL.Load(ref _g, i);
-            if (_c.HasL2) g += TL.Broadcast(_c.L2) * theta;
-            if (_c.HasDecay) theta *= TL.Broadcast(_c.Decay);
+            var g = Gradient(_c, ref _p, ref _g, i, out TL theta);
             var m = TL.Load(ref _m, i);
             m += (g - m) * TL.Broadcast(_c.OneMinusBeta1);
             var v = TL.Load(ref _v, i);
