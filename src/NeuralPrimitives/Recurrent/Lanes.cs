@@ -61,7 +61,7 @@ internal readonly struct VectorLanes<T>(Vector<T> value) : ILanes<VectorLanes<T>
 {
     private readonly Vector<T> _value = value;
 
-    public static VectorLanes<T> One => new(Vector<T>.One);
+    public static VectorLanes<T> One { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => new(Vector<T>.One); }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static VectorLanes<T> Load(ReadOnlySpan<T> source, int index) =>
@@ -70,11 +70,17 @@ internal readonly struct VectorLanes<T>(Vector<T> value) : ILanes<VectorLanes<T>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Store(Span<T> destination, int index) => _value.StoreUnsafe(ref MemoryMarshal.GetReference(destination), (nuint)index);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static VectorLanes<T> WherePositive(VectorLanes<T> condition, VectorLanes<T> value) =>
         new(Vector.ConditionalSelect(Vector.GreaterThan(condition._value, Vector<T>.Zero), value._value, Vector<T>.Zero));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static VectorLanes<T> operator +(VectorLanes<T> a, VectorLanes<T> b) => new(a._value + b._value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static VectorLanes<T> operator -(VectorLanes<T> a, VectorLanes<T> b) => new(a._value - b._value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static VectorLanes<T> operator *(VectorLanes<T> a, VectorLanes<T> b) => new(a._value * b._value);
 }
 
@@ -83,15 +89,23 @@ internal readonly struct ScalarLane<T>(T value) : ILanes<ScalarLane<T>, T> where
 {
     private readonly T _value = value;
 
-    public static ScalarLane<T> One => new(T.One);
+    public static ScalarLane<T> One { [MethodImpl(MethodImplOptions.AggressiveInlining)] get => new(T.One); }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ScalarLane<T> Load(ReadOnlySpan<T> source, int index) => new(source[index]);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Store(Span<T> destination, int index) => destination[index] = _value;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ScalarLane<T> WherePositive(ScalarLane<T> condition, ScalarLane<T> value) => new(condition._value > T.Zero ? value._value : T.Zero);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ScalarLane<T> operator +(ScalarLane<T> a, ScalarLane<T> b) => new(a._value + b._value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ScalarLane<T> operator -(ScalarLane<T> a, ScalarLane<T> b) => new(a._value - b._value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ScalarLane<T> operator *(ScalarLane<T> a, ScalarLane<T> b) => new(a._value * b._value);
 }
