@@ -47,8 +47,9 @@ public abstract class RecurrentCell<T> : Module<T> where T : unmanaged, IBinaryF
 
     private static void CheckWeightSize(string cellName, string weight, long rows, long cols, int gates, string paramName, int inputSize, int hiddenSize)
     {
+        // G·H alone too large: hiddenSize is the culprit, whatever the other factor.
         if (rows > Array.MaxLength || rows * cols > Array.MaxLength)
-            throw new ArgumentOutOfRangeException(paramName,
+            throw new ArgumentOutOfRangeException(rows > Array.MaxLength ? "hiddenSize" : paramName,
                 $"{cellName}'s {weight} would be [{rows}, {cols}] ({gates}·hiddenSize × {(weight == "weight_ih" ? "inputSize" : "hiddenSize")}) = {rows * (double)cols:N0} " +
                 $"elements, more than one array can hold (limit {Array.MaxLength:N0}); inputSize = {inputSize}, hiddenSize = {hiddenSize}.");
     }

@@ -114,8 +114,9 @@ internal abstract partial class RecurrentEngine<T> where T : unmanaged, IBinaryF
 
     private void CheckWeightSize(string weight, long rows, long cols, string formula, string sizes, string paramName)
     {
+        // G·H alone too large: hiddenSize is the culprit, whatever the other factor.
         if (rows > Array.MaxLength || rows * cols > Array.MaxLength)
-            throw new ArgumentOutOfRangeException(paramName,
+            throw new ArgumentOutOfRangeException(rows > Array.MaxLength ? "hiddenSize" : paramName,
                 $"{LayerName}'s {weight} would be [{rows}, {cols}] ({formula}) = {rows * (double)cols:N0} elements, more than one array can hold " +
                 $"(limit {Array.MaxLength:N0}); {sizes}.");
     }
