@@ -27,6 +27,7 @@ internal readonly struct GruStep<T> : IRecurrentStep<T>, IUnitEquations<T, Backw
     public static bool HasCellState => false;
     public static bool HiddenGatesApart => true;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Forward(in ForwardRow<T> row)
     {
         int H = row.H.Length;
@@ -40,6 +41,7 @@ internal readonly struct GruStep<T> : IRecurrentStep<T>, IUnitEquations<T, Backw
         TensorPrimitives.MultiplyAdd(z, row.H, n, row.H);                        // h' = n + z ⊙ (h − n)
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Backward(in BackwardRow<T> row) => Lanes<T>.ForEach<GruStep<T>, BackwardRow<T>>(row, row.DH.Length);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -28,6 +28,7 @@ internal readonly struct LstmStep<T> : IRecurrentStep<T>, IUnitEquations<T, Back
     public static bool HasCellState => true;
     public static bool HiddenGatesApart => false;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Forward(in ForwardRow<T> row)
     {
         int H = row.C.Length;
@@ -42,6 +43,7 @@ internal readonly struct LstmStep<T> : IRecurrentStep<T>, IUnitEquations<T, Back
         TensorPrimitives.Multiply(o, row.TanhC, row.H);              // h' = o ⊙ tanh(c')
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Backward(in BackwardRow<T> row)
     {
         Lanes<T>.ForEach<LstmStep<T>, BackwardRow<T>>(row, row.DC.Length);

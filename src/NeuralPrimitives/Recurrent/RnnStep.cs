@@ -18,12 +18,14 @@ internal readonly struct RnnTanhStep<T> : IRecurrentStep<T>, IUnitEquations<T, B
     public static bool HasCellState => false;
     public static bool HiddenGatesApart => false;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Forward(in ForwardRow<T> row)
     {
         VectorMath.Tanh<T>(row.Gates, row.Gates);       // h' = tanh(a)
         row.Gates.CopyTo(row.H);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Backward(in BackwardRow<T> row)
     {
         Lanes<T>.ForEach<RnnTanhStep<T>, BackwardRow<T>>(row, row.DH.Length);
@@ -45,12 +47,14 @@ internal readonly struct RnnReluStep<T> : IRecurrentStep<T>, IUnitEquations<T, B
     public static bool HasCellState => false;
     public static bool HiddenGatesApart => false;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Forward(in ForwardRow<T> row)
     {
         TensorPrimitives.Max(row.Gates, T.Zero, row.Gates);   // h' = relu(a)
         row.Gates.CopyTo(row.H);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Backward(in BackwardRow<T> row)
     {
         Lanes<T>.ForEach<RnnReluStep<T>, BackwardRow<T>>(row, row.DH.Length);

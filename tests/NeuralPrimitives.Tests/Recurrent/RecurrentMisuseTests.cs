@@ -54,6 +54,14 @@ public class RecurrentMisuseTests
         for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i]);
     }
 
+    /// <summary>Asserts that <paramref name="t"/> holds the gradients of one Forward/Backward of <paramref name="fresh"/>, its untouched twin.</summary>
+    private static void HasTheGradientsOfOneStepOf(Trainee t, Trainee fresh)
+    {
+        fresh.Forward();
+        fresh.Backward();
+        SameGrads(Grads(fresh), Grads(t));
+    }
+
     private static void Refused(Action call, string module, string fragment)
     {
         var ex = Assert.Throws<InvalidOperationException>(call);
@@ -99,10 +107,7 @@ public class RecurrentMisuseTests
         // The module recovers: a good Forward and its Backward give the gradients of a fresh module.
         t.Forward();
         t.Backward();
-        var fresh = Create(name);
-        fresh.Forward();
-        fresh.Backward();
-        SameGrads(Grads(fresh), Grads(t));
+        HasTheGradientsOfOneStepOf(t, Create(name));
     }
 
     [Theory]
@@ -113,10 +118,7 @@ public class RecurrentMisuseTests
         t.Forward();
         Assert.ThrowsAny<ArgumentException>(t.BadBackward);
         t.Backward();
-        var fresh = Create(name);
-        fresh.Forward();
-        fresh.Backward();
-        SameGrads(Grads(fresh), Grads(t));
+        HasTheGradientsOfOneStepOf(t, Create(name));
     }
 
     // Two threads train one module (forbidden): the in-use flag makes one of them throw instead of both
@@ -191,9 +193,6 @@ public class RecurrentMisuseTests
         t.Module.ZeroGrad();
         t.Forward();
         t.Backward();
-        var fresh = cell ? Create(name, batch: 64, inF: 32, hid: 48) : Create(name, steps: 48, batch: 4, inF: 8, hid: 24);
-        fresh.Forward();
-        fresh.Backward();
-        SameGrads(Grads(fresh), Grads(t));
+        HasTheGradientsOfOneStepOf(t, cell ? Create(name, batch: 64, inF: 32, hid: 48) : Create(name, steps: 48, batch: 4, inF: 8, hid: 24));
     }
 }
