@@ -2,7 +2,7 @@
 """PyTorch fixtures for the recurrent layers (nn.RNN, nn.LSTM, nn.GRU): issue 5.
 
 Each case builds a float64 module with PyTorch's default initialisation under a fixed seed,
-runs it on a small seeded input (T=5, B=3, I=5, H=3) and stores, in
+runs it on a small seeded input (T=5, B=3, I=5, H=3; the *_wide cases T=3, B=2, I=2, H=37 or 19) and stores, in
 tests/NeuralPrimitives.Tests/Fixtures/recurrent_<case>.json:
   - every state_dict tensor under its PyTorch name (weight_ih_l0, weight_hh_l1_reverse, weight_hr_l0, ...)
   - "input" (in the module's layout: [B,T,I] if batch_first else [T,B,I]), "h0" ("c0") when given
@@ -43,7 +43,8 @@ T, B, I, H = 5, 3, 5, 3  # I = 5 differs from every layer-1 input size (2H = 6, 
 
 
 def make_case(name, mode, seed, num_layers=2, bidirectional=True, batch_first=True, bias=True,
-              nonlinearity="tanh", proj_size=0, has_h0=False, lengths=None):
+              nonlinearity="tanh", proj_size=0, has_h0=False, lengths=None, sizes=(T, B, I, H), clip=True):
+    T, B, I, H = sizes
     torch.manual_seed(seed)
     kw = dict(num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias)
     if mode == "RNN":
@@ -107,7 +108,7 @@ def make_case(name, mode, seed, num_layers=2, bidirectional=True, batch_first=Tr
 
     # Gradient clipping of all parameter gradients (PyTorch's clip_grad_norm_ returns the norm
     # before clipping); the clipped gradients follow from it: grad · min(max_norm / (norm + 1e-6), 1).
-    for norm_type, key in ((2.0, "clip.total_norm_2"), (1.0, "clip.total_norm_1"), (float("inf"), "clip.total_norm_inf")):
+    for norm_type, key in ((2.0, "clip.total_norm_2"), (1.0, "clip.total_norm_1"), (float("inf"), "clip.total_norm_inf")) if clip else ():
         saved = [p.grad.clone() for p in m.parameters()]
         tensors[key] = torch.tensor([float(nn.utils.clip_grad_norm_(m.parameters(), max_norm=0.05, norm_type=norm_type))], dtype=torch.float64)
         if norm_type == 2.0:
@@ -191,6 +192,17 @@ def main():
     make_case("lstm_lengths", "LSTM", 508, lengths=[2, 5, 4], has_h0=True)
     make_case("lstm_proj_lengths", "LSTM", 509, proj_size=2, lengths=[4, 1, 5], batch_first=False)
     make_case("gru_lengths", "GRU", 510, lengths=[5, 3, 2])
+    # Wide hidden sizes: the step equations' vector body AND scalar tail (Vector<T> of 4, 8 or 16 lanes:
+    # 37 = 2·16 + 5 = 4·8 + 5 = 9·4 + 1, and 19 = 16 + 3 = 2·8 + 3 = 4·4 + 3), with the gate blocks of a
+    # row (a_i at 0, a_f at H, …) off any vector boundary. One layer, one direction, short T, small B and
+    # I, with h0 and lengths; the LSTM and GRU use H = 19 because their W_hh [G·H, H] would make an
+    # H = 37 file ~250 KB (a projected LSTM's W_hh is [4H, P]: it keeps H = 37).
+    wide = dict(num_layers=1, bidirectional=False, batch_first=False, has_h0=True, lengths=[3, 2], clip=False)
+    make_case("rnn_tanh_wide", "RNN", 511, nonlinearity="tanh", sizes=(3, 2, 2, 37), **wide)
+    make_case("rnn_relu_wide", "RNN", 512, nonlinearity="relu", sizes=(3, 2, 2, 37), **wide)
+    make_case("lstm_proj_wide", "LSTM", 513, proj_size=5, sizes=(3, 2, 2, 37), **wide)
+    make_case("lstm_wide", "LSTM", 514, sizes=(3, 2, 2, 19), **wide)
+    make_case("gru_wide", "GRU", 515, sizes=(3, 2, 2, 19), **wide)
     # Cells (one step).
     make_cell_case("cell_rnn_tanh", "RNNCell", 521, nonlinearity="tanh")
     make_cell_case("cell_rnn_relu", "RNNCell", 522, nonlinearity="relu", has_hx=False)

@@ -1,7 +1,8 @@
 // Lstm: a multi-layer LSTM over whole sequences (PyTorch's nn.LSTM), with backpropagation
 // through time and optional projection (projSize, PyTorch's LSTMP). The per-step equations
-// and their derivatives are in LstmCell.cs; the sequence machinery (lengths, directions,
-// layers, dropout, the backward loop over time carrying dh and dc) is in RecurrentEngine.cs.
+// and their derivatives are in LstmStep.cs (the one-step module is LstmCell.cs); the sequence
+// machinery (lengths, directions, layers, dropout, the backward loop over time carrying dh and dc)
+// is the RecurrentEngine (RecurrentEngine.cs). ReferenceBptt.cs computes the same gradients plainly.
 //
 // Shapes (D = 2 if bidirectional else 1, L = numLayers, P = projSize > 0 ? projSize : H):
 //   input   [T, B, I]  (or [B, T, I] when batchFirst; or one unbatched sequence [T, I], when
@@ -13,8 +14,8 @@
 //   c_t = f ⊙ c_{t−1} + i ⊙ g
 //   h_t = o ⊙ tanh(c_t)                      (projSize = 0)
 //   h_t = W_hr (o ⊙ tanh(c_t))               (projSize > 0, W_hr [P, H])
-// Backward of the projection (the rest is LstmCell.cs's backward, applied at every step of the
-// BPTT loop in RecurrentEngine.cs), with m_t = o ⊙ tanh(c_t):
+// Backward of the projection (the rest is LstmStep.cs's backward, applied at every step of the
+// BPTT loop in RecurrentTimeLoop.cs), with m_t = o ⊙ tanh(c_t):
 //   dm_t   = dh_t · W_hr                      [B, H]   (then dh' = dm_t in the cell equations)
 //   dW_hr += Σ_t dh_tᵀ · m_t                  [P, H]   (one GEMM over all T·B rows)
 namespace NeuralPrimitives;
@@ -31,6 +32,9 @@ namespace NeuralPrimitives;
 /// states are those at its length, and the reverse direction starts at each sequence's own end.</para>
 /// <para>Truncated BPTT: pass the <c>HN</c>, <c>CN</c> returned by one chunk's <see cref="Forward"/> as <c>h0</c>, <c>c0</c>
 /// of the next (they are copied on entry); the gradient then stops at the chunk boundary.</para>
+/// <para>Exactly one <see cref="Backward"/> per <see cref="Forward"/>, on one thread at a time: a second Backward, one before
+/// any Forward or after a Forward that threw, and a call entered while another thread is inside either, throw
+/// <see cref="InvalidOperationException"/>. <see cref="Infer"/> may run on many threads at once.</para>
 /// <para>Dropout between layers uses <see cref="RecurrentLayer{T}.DropoutRng"/>; set <see cref="RecurrentLayer{T}.ResampleDropout"/> to false
 /// to reuse the same masks on every forward (for gradient checks).</para>
 /// <para>Outputs returned by <see cref="Forward"/>/<see cref="Backward"/> are module-owned and valid until the next call.</para>
@@ -48,9 +52,10 @@ public sealed class Lstm<T> : RecurrentLayer<T> where T : unmanaged, IBinaryFloa
     /// <param name="bidirectional">Also run each layer from the end of the sequence to its start.</param>
     /// <param name="projSize">If &gt; 0, the hidden state is projected to this size by <c>weight_hr</c> (must be &lt; hiddenSize).</param>
     /// <param name="rng">Random source for initialisation (and to seed <see cref="RecurrentLayer{T}.DropoutRng"/>); <see cref="Rng.Default"/> when null.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A size is not positive, projSize ≥ hiddenSize, a weight would not fit one array, or dropout is outside [0, 1).</exception>
     public Lstm(int inputSize, int hiddenSize, int numLayers = 1, bool bias = true, bool batchFirst = false,
         double dropout = 0, bool bidirectional = false, int projSize = 0, Rng? rng = null)
-        : base(new RecurrentEngine<T>(RecurrentCellKind.Lstm, inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, projSize, rng))
+        : base(new RecurrentEngine<T, LstmStep<T>>("Lstm", inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, projSize, rng))
     {
     }
 
@@ -65,7 +70,7 @@ public sealed class Lstm<T> : RecurrentLayer<T> where T : unmanaged, IBinaryFloa
     /// <returns>The output sequence [T, B, D·P] (or batch-first), the final hidden state [L·D, B, P] and final cell state [L·D, B, H] (module-owned).</returns>
     public (Tensor<T> Output, Tensor<T> HN, Tensor<T> CN) Forward(Tensor<T> input, Tensor<T>? h0 = null, Tensor<T>? c0 = null, int[]? lengths = null)
     {
-        var (y, hN, cN) = Engine.Forward(input, h0, c0, lengths, Training);
+        var (y, hN, cN) = GuardedForward(input, h0, c0, lengths);
         return (y, hN, cN!);
     }
 
@@ -76,7 +81,7 @@ public sealed class Lstm<T> : RecurrentLayer<T> where T : unmanaged, IBinaryFloa
     /// <returns>∂L/∂input, ∂L/∂h0 and ∂L/∂c0 (module-owned).</returns>
     public (Tensor<T> DInput, Tensor<T> DH0, Tensor<T> DC0) Backward(Tensor<T> dOutput, Tensor<T>? dHN = null, Tensor<T>? dCN = null)
     {
-        var (dx, dh0, dc0) = Engine.Backward(dOutput, dHN, dCN);
+        var (dx, dh0, dc0) = GuardedBackward(dOutput, dHN, dCN);
         return (dx, dh0, dc0!);
     }
 
@@ -91,5 +96,4 @@ public sealed class Lstm<T> : RecurrentLayer<T> where T : unmanaged, IBinaryFloa
         var (y, hN, cN) = Engine.Infer(input, h0, c0, lengths);
         return (y, hN, cN!);
     }
-
 }

@@ -86,4 +86,66 @@ public class RecurrentBadInputTests
         Throws(() => new Lstm<float>(2, 3, projSize: 3), "projSize", "< 3", "got 3");
         Throws(() => new Lstm<float>(2, 3, projSize: -1), "projSize", "got -1");
     }
+
+    // Sizes whose product does not fit one array (int overflow before) give an ArgumentOutOfRangeException
+    // naming the argument, the sizes and the limit, before anything is allocated.
+    public static TheoryData<string, string, string[]> OverflowingConstructors => new()
+    {
+        { "new Lstm(100000, 10000)", "inputSize", ["Lstm's weight_ih_l0", "[40000, 100000]", "inputSize = 100000, hiddenSize = 10000"] },
+        { "new Lstm(1, 40000)", "hiddenSize", ["Lstm's weight_hh_l0", "[160000, 40000]"] },
+        { "new Lstm(10, 20000, numLayers: 2, bidirectional: true)", "hiddenSize", ["weight_ih_l1", "[80000, 40000]"] },
+        { "new Rnn(50000, 50000)", "inputSize", ["Rnn's weight_ih_l0", "[50000, 50000]"] },
+        { "new Gru(1, 1 << 30)", "hiddenSize", ["Gru's weight_ih_l0", "[3221225472, 1]"] },
+        { "new LstmCell(100000, 10000)", "inputSize", ["LstmCell's weight_ih", "[40000, 100000]"] },
+        { "new GruCell(1, 30000)", "hiddenSize", ["GruCell's weight_hh", "[90000, 30000]"] },
+        { "new RnnCell(1, int.MaxValue)", "hiddenSize", ["RnnCell's weight_ih", "[2147483647, 1]"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(OverflowingConstructors))]
+    public void ConstructorSizesWhoseProductOverflowNameTheSizesAndTheLimit(string call, string param, string[] fragments)
+    {
+        Action create = call switch
+        {
+            "new Lstm(100000, 10000)" => () => _ = new Lstm<float>(100000, 10000),
+            "new Lstm(1, 40000)" => () => _ = new Lstm<float>(1, 40000),
+            "new Lstm(10, 20000, numLayers: 2, bidirectional: true)" => () => _ = new Lstm<float>(10, 20000, numLayers: 2, bidirectional: true),
+            "new Rnn(50000, 50000)" => () => _ = new Rnn<float>(50000, 50000),
+            "new Gru(1, 1 << 30)" => () => _ = new Gru<float>(1, 1 << 30),
+            "new LstmCell(100000, 10000)" => () => _ = new LstmCell<float>(100000, 10000),
+            "new GruCell(1, 30000)" => () => _ = new GruCell<float>(1, 30000),
+            _ => () => _ = new RnnCell<float>(1, int.MaxValue),
+        };
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(create);
+        Assert.Equal(param, ex.ParamName);
+        foreach (var f in fragments) Assert.Contains(f, ex.Message);
+        Assert.Contains($"limit {Array.MaxLength:N0}", ex.Message);
+    }
+
+    [Fact]
+    public void InputsWhoseBuffersWouldOverflowNameTheSizesAndTheLimit()
+    {
+        // T·B = 600 000 rows of 4H = 4000 gate pre-activations: 2.4e9 elements, over the limit (the input itself is 2.4 MB).
+        var lstm = new Lstm<float>(1, 1000, rng: new Rng(1));
+        var x = Z(1000, 600, 1);
+        foreach (Action call in new Action[] { () => lstm.Forward(x), () => lstm.Infer(x) })
+        {
+            var ex = Assert.Throws<ArgumentOutOfRangeException>(call);
+            Assert.Equal("input", ex.ParamName);
+            Assert.Contains("[1000, 600, 1]", ex.Message);
+            Assert.Contains("1000·600 rows of 4000", ex.Message);
+            Assert.Contains($"limit {Array.MaxLength:N0}", ex.Message);
+        }
+        Assert.Throws<InvalidOperationException>(() => lstm.Backward(Z(1, 1, 1000)));   // the failed Forward left nothing to differentiate
+
+        var cell = new LstmCell<float>(1, 1000, rng: new Rng(1));
+        var xc = Z(600_000, 1);
+        foreach (Action call in new Action[] { () => cell.Forward(xc), () => cell.Infer(xc) })
+        {
+            var ex = Assert.Throws<ArgumentOutOfRangeException>(call);
+            Assert.Equal("input", ex.ParamName);
+            Assert.Contains("600000 rows of G·H = 4000", ex.Message);
+            Assert.Contains($"limit {Array.MaxLength:N0}", ex.Message);
+        }
+    }
 }

@@ -243,4 +243,34 @@ public class RecurrentLayerTests
         foreach (var ((name, pd), (_, pf)) in ld.Module.NamedParameters().Zip(lf.Module.NamedParameters()))
             TestData.AssertClose<double>(pd.Grad, pf.Grad.Select(v => (double)v).ToArray(), 1e-4, 1e-3, name);
     }
+
+    // Dropout between layers zeroes a unit with probability p and scales the kept ones by 1/(1−p), so that
+    // E[X_1] = Y_0 and evaluation needs no rescaling. Layer 1 here passes its input through unchanged — a
+    // ReLU RNN with W_ih = I, W_hh = 0, no bias, reading layer 0's non-negative ReLU output — so the
+    // training output is X_1 = Y_0 ⊙ mask itself, and Infer's (no dropout) is Y_0.
+    [Fact]
+    public void DropoutScalesTheKeptUnitsByOneOverOneMinusP()
+    {
+        const double p = 0.4;
+        const int hid = 6;
+        var rnn = new Rnn<double>(3, hid, numLayers: 2, nonlinearity: RnnNonlinearity.Relu, bias: false, dropout: p, rng: new Rng(80));
+        var wIh1 = rnn.GetParameter("weight_ih_l1").Data;
+        Array.Clear(wIh1);
+        for (int j = 0; j < hid; j++) wIh1[j * hid + j] = 1;
+        Array.Clear(rnn.GetParameter("weight_hh_l1").Data);
+        var x = TestData.Tensor<double>(new Rng(81), 20, 4, 3);
+        var y0 = rnn.Infer(x).Output.ToArray();
+        var y = rnn.Forward(x).Output.ToArray();
+        int kept = 0, dropped = 0;
+        for (int i = 0; i < y.Length; i++)
+        {
+            if (y0[i] == 0) continue;                   // a unit ReLU zeroed says nothing about the mask
+            if (y[i] == 0) { dropped++; continue; }
+            Assert.Equal(y0[i] / (1 - p), y[i], 1e-13);
+            kept++;
+        }
+        double rate = (double)dropped / (kept + dropped);
+        Assert.True(kept + dropped > 150, $"{kept + dropped} informative units");
+        Assert.InRange(rate, p - 0.1, p + 0.1);
+    }
 }
