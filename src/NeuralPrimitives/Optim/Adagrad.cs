@@ -95,7 +95,7 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IBinaryFloati
     private protected override void UpdateRange(int start, int count)
     {
         var k = new Kernel(_c, ref _p[start], ref _g[start], ref _s[start]);
-        Elementwise<T>.Run(ref k, count);
+        Lanes<T>.Run(ref k, count);
     }
 
     private protected override void StepSparse(ParamGroup group, int groupIndex, Parameter<T> parameter, RowSparseGradient<T> gradient, ParameterState<T> state)
@@ -108,7 +108,7 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IBinaryFloati
         {
             int at = rows[s] * d;
             var k = new Kernel(c, ref p[at], ref MemoryMarshal.GetReference(gradient.SlotValues(s)), ref sum[at]);
-            Elementwise<T>.Run(ref k, d);
+            Lanes<T>.Run(ref k, d);
         }
     }
 

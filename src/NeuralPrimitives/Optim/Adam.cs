@@ -117,8 +117,8 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPointIee
 
     private protected override void UpdateRange(int start, int count)
     {
-        var k = new DenseKernel(_c, ref _p[start], ref _g[start], ref _m[start], ref _v[start], ref Elementwise<T>.At(_vMax, start));
-        Elementwise<T>.Run(ref k, count);
+        var k = new DenseKernel(_c, ref _p[start], ref _g[start], ref _m[start], ref _v[start], ref Lanes<T>.At(_vMax, start));
+        Lanes<T>.Run(ref k, count);
     }
 
     private protected override void StepSparse(ParamGroup group, int groupIndex, Parameter<T> parameter, RowSparseGradient<T> gradient, ParameterState<T> state)
@@ -132,7 +132,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPointIee
         {
             int at = rows[s] * d;
             var k = new LazyKernel(c, ref p[at], ref MemoryMarshal.GetReference(gradient.SlotValues(s)), ref m[at], ref v[at]);
-            Elementwise<T>.Run(ref k, d);
+            Lanes<T>.Run(ref k, d);
         }
     }
 

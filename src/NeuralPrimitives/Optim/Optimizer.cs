@@ -1,5 +1,9 @@
 // What every optimiser shares (PyTorch's torch.optim.Optimizer):
 //
+//   speed       updates read and write several arrays per element and do little arithmetic, so they are
+//               bound by memory bandwidth: each optimiser makes ONE fused pass per parameter (an element-wise
+//               kernel over Kernels/Lanes.cs, vector body and scalar tail from one definition), where
+//               PyTorch's single-tensor and foreach paths make one pass per tensor operation.
 //   groups      parameters are given as one list or as parameter groups (ParamGroup<T>), each with its own
 //               hyperparameters (missing ones take the optimiser's defaults). A parameter may appear only once.
 //   Step()      for each group, for each parameter that has a gradient, one update θ ← update(θ, g, state).

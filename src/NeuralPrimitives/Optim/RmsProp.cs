@@ -105,8 +105,8 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IBinaryFloati
 
     private protected override void UpdateRange(int start, int count)
     {
-        var k = new Kernel(_c, ref _p[start], ref _g[start], ref _s[start], ref Elementwise<T>.At(_b, start), ref Elementwise<T>.At(_gAvg, start));
-        Elementwise<T>.Run(ref k, count);
+        var k = new Kernel(_c, ref _p[start], ref _g[start], ref _s[start], ref Lanes<T>.At(_b, start), ref Lanes<T>.At(_gAvg, start));
+        Lanes<T>.Run(ref k, count);
     }
 
     private protected override void StepSparse(ParamGroup group, int groupIndex, Parameter<T> parameter, RowSparseGradient<T> gradient, ParameterState<T> state) =>

@@ -111,8 +111,8 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPo
 
     private protected override void UpdateRange(int start, int count)
     {
-        var k = new Kernel(_c, ref _p[start], ref _g[start], ref Elementwise<T>.At(_b, start));
-        Elementwise<T>.Run(ref k, count);
+        var k = new Kernel(_c, ref _p[start], ref _g[start], ref Lanes<T>.At(_b, start));
+        Lanes<T>.Run(ref k, count);
     }
 
     private protected override void StepSparse(ParamGroup group, int groupIndex, Parameter<T> parameter, RowSparseGradient<T> gradient, ParameterState<T> state)
@@ -147,8 +147,8 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPo
     private static void UpdateRow(in Coefficients c, T[] data, int row, Span<T> gradient, T[]? buffer)
     {
         int d = gradient.Length, at = row * d;
-        var k = new Kernel(c, ref data[at], ref MemoryMarshal.GetReference(gradient), ref Elementwise<T>.At(buffer, at));
-        Elementwise<T>.Run(ref k, d);
+        var k = new Kernel(c, ref data[at], ref MemoryMarshal.GetReference(gradient), ref Lanes<T>.At(buffer, at));
+        Lanes<T>.Run(ref k, d);
     }
 
     /// <summary>The step's hyperparameters in <typeparamref name="T"/>.</summary>

@@ -45,7 +45,7 @@ internal readonly struct GruStep<T> : IRecurrentStep<T>, IUnitEquations<T, Backw
     public static void Backward(in BackwardRow<T> row) => Lanes<T>.ForEach<GruStep<T>, BackwardRow<T>>(row, row.DH.Length);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Units<L>(in BackwardRow<T> row, int j) where L : struct, ILanes<L, T>
+    public static void Units<L>(in BackwardRow<T> row, int j) where L : struct, ILane<L, T>
     {
         int H = row.DH.Length;
         L r = L.Load(row.Gates, j), z = L.Load(row.Gates, H + j), n = L.Load(row.Gates, 2 * H + j), dh = L.Load(row.DH, j);

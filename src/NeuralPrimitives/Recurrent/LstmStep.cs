@@ -51,7 +51,7 @@ internal readonly struct LstmStep<T> : IRecurrentStep<T>, IUnitEquations<T, Back
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Units<L>(in BackwardRow<T> row, int j) where L : struct, ILanes<L, T>
+    public static void Units<L>(in BackwardRow<T> row, int j) where L : struct, ILane<L, T>
     {
         int H = row.DC.Length;
         L i = L.Load(row.Gates, j), f = L.Load(row.Gates, H + j), g = L.Load(row.Gates, 2 * H + j), o = L.Load(row.Gates, 3 * H + j);

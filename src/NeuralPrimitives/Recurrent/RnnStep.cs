@@ -33,7 +33,7 @@ internal readonly struct RnnTanhStep<T> : IRecurrentStep<T>, IUnitEquations<T, B
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Units<L>(in BackwardRow<T> row, int j) where L : struct, ILanes<L, T>
+    public static void Units<L>(in BackwardRow<T> row, int j) where L : struct, ILane<L, T>
     {
         L h = L.Load(row.Gates, j);
         (L.Load(row.DH, j) * (L.One - h * h)).Store(row.DA, j);    // da = dh' ⊙ tanh'(a) = dh' ⊙ (1 − h'²)
@@ -62,6 +62,6 @@ internal readonly struct RnnReluStep<T> : IRecurrentStep<T>, IUnitEquations<T, B
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Units<L>(in BackwardRow<T> row, int j) where L : struct, ILanes<L, T> =>
+    public static void Units<L>(in BackwardRow<T> row, int j) where L : struct, ILane<L, T> =>
         L.WherePositive(L.Load(row.Gates, j), L.Load(row.DH, j)).Store(row.DA, j);   // da = dh' ⊙ [h' > 0]
 }
