@@ -7,7 +7,7 @@
 //                                                         softmax, top-p, one uniform draw from the Rng)
 //       yield y_t                                        (the caller has it now: streaming)
 //       stop after y_t = endToken (the end token is yielded) or t = maxNewTokens
-//       z ← NextLogits(y_t, state)                       (one step of the model; the state advances)
+//       z ← NextLogits(y_t, state)                       (one step of the model, run when the next token is asked for)
 //   seen = the set of tokens in the prompt and in y_1 … y_t (what the repetition penalty looks at).
 //
 // Greedy picks the single most likely next token at every step; it is deterministic but not the most likely
@@ -145,6 +145,7 @@ internal sealed class GenerationLoop<T, TState> where T : unmanaged, IBinaryFloa
     private readonly bool[] _seen;
     private TState _state = default!;
     private int _produced = -1; // −1 until the prompt has been fed
+    private int _last;          // the last token chosen, fed to the model at the next call
     private bool _done;
 
     public GenerationLoop(GenerationRequest<T, TState> request)
@@ -158,7 +159,10 @@ internal sealed class GenerationLoop<T, TState> where T : unmanaged, IBinaryFloa
         foreach (int token in request.Prompt) _seen[token] = true;
     }
 
-    /// <summary>Chooses the next token; false once the end token or the last allowed token has been produced.</summary>
+    /// <summary>
+    /// Chooses the next token; false once the end token or the last allowed token has been produced. The model step
+    /// that feeds a token runs at the start of the following call, so each token reaches the caller as soon as it is chosen.
+    /// </summary>
     public bool TryNext(out int token)
     {
         token = -1;
@@ -170,12 +174,13 @@ internal sealed class GenerationLoop<T, TState> where T : unmanaged, IBinaryFloa
             model.Prefill(_request.Prompt, ref _state, _logits);
             _produced = 0;
         }
+        else model.NextLogits([_last], ref _state, _logits);
         DecodingChecks.CopyLogits<T>(_logits, _z);
         token = _sampler.Next(_z, _seen);
         _seen[token] = true;
+        _last = token;
         _produced++;
-        if (token == _request.EndToken || _produced == _request.MaxNewTokens) _done = true;
-        else model.NextLogits([token], ref _state, _logits);
+        _done = token == _request.EndToken || _produced == _request.MaxNewTokens;
         return true;
     }
 }

@@ -90,13 +90,12 @@ public interface ILanguageModel<T, TState> where T : unmanaged, IBinaryFloatingP
 /// <summary>Argument checks shared by the decoding strategies and by the library's <see cref="ILanguageModel{T, TState}"/> implementations.</summary>
 internal static class DecodingChecks
 {
-    /// <summary>Throws unless every token is in [0, <paramref name="vocabularySize"/>), naming the first bad one and its position.</summary>
-    public static void Tokens(ReadOnlySpan<int> tokens, int vocabularySize, string name)
+    /// <summary>Throws unless every value (a token id, or a row index) is in [0, <paramref name="limit"/>), naming the first bad one and its position.</summary>
+    public static void Tokens(ReadOnlySpan<int> values, int limit, string name)
     {
-        for (int i = 0; i < tokens.Length; i++)
-            if ((uint)tokens[i] >= (uint)vocabularySize)
-                throw new ArgumentOutOfRangeException(name, tokens[i],
-                    $"{name}[{i}] = {tokens[i]} is not a token id: expected a value in [0, {vocabularySize}).");
+        for (int i = 0; i < values.Length; i++)
+            if ((uint)values[i] >= (uint)limit)
+                throw new ArgumentOutOfRangeException(name, values[i], $"{name}[{i}] = {values[i]} is out of range: expected a value in [0, {limit}).");
     }
 
     /// <summary>Throws unless <paramref name="token"/> (an end token) is null or in [0, <paramref name="vocabularySize"/>).</summary>
@@ -116,7 +115,7 @@ internal static class DecodingChecks
         for (int i = 0; i < prompt.Count; i++)
             if ((uint)prompt[i] >= (uint)vocabularySize)
                 throw new ArgumentOutOfRangeException(name, prompt[i],
-                    $"{name}[{i}] = {prompt[i]} is not a token id: expected a value in [0, {vocabularySize}).");
+                    $"{name}[{i}] = {prompt[i]} is out of range: expected a token id in [0, {vocabularySize}).");
     }
 
     /// <summary>

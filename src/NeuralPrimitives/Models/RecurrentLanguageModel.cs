@@ -237,7 +237,6 @@ public sealed class RecurrentLanguageModel<T> : Module<T>, ILanguageModel<T, Rec
         ArgumentNullException.ThrowIfNull(state);
         int batch = state.Batch;
         var (steps, allPositions) = DecodingChecks.Prefill(tokens.Length, batch, logits.Length, VocabularySize, nameof(tokens), nameof(logits));
-        DecodingChecks.Tokens(tokens, VocabularySize, nameof(tokens));
         var (z, next) = Infer(Tensor.Create(tokens.ToArray(), [steps, batch]), state);
         var all = z.AsReadOnlySpan();
         (allPositions ? all : all[^logits.Length..]).CopyTo(logits);
@@ -295,28 +294,26 @@ public sealed class RecurrentLanguageModel<T> : Module<T>, ILanguageModel<T, Rec
         return result;
     }
 
-    private static int CheckTokens(Tensor<int> tokens, string name)
+    private int CheckTokens(Tensor<int> tokens, string name)
     {
         ArgumentNullException.ThrowIfNull(tokens, name);
         if (tokens.Rank != 2 || tokens.Lengths[0] < 1 || tokens.Lengths[1] < 1)
             throw new ArgumentException($"{name} must be [T, B] (time-major, T, B ≥ 1), got shape {Shapes.Format(tokens.Lengths)}.", name);
+        DecodingChecks.Tokens(tokens.AsReadOnlySpan(), VocabularySize, name);
         return (int)tokens.Lengths[1];
     }
 
     private void CheckState(RecurrentLanguageModelState<T>? state, int batch, string name)
     {
         if (state is null) return;
-        nint[] expected = [NumLayers, batch, HiddenSize];
-        string Describe(string part) => $"{name}.{part} must be [L, B, H] = {Shapes.Format(expected)}";
-        if (!state.H.Lengths.SequenceEqual(expected))
-            throw new ArgumentException($"{Describe("H")}, got {Shapes.Format(state.H.Lengths)}.", name);
+        ReadOnlySpan<nint> expected = [NumLayers, batch, HiddenSize];
         bool lstm = RnnType == RnnType.Lstm;
-        if (lstm && state.C is null)
-            throw new ArgumentException($"{Describe("C")} for an LSTM, got null.", name);
+        if (!state.H.Lengths.SequenceEqual(expected))
+            throw new ArgumentException($"{name}.H must be [L, B, H] = {Shapes.Format(expected)}, got {Shapes.Format(state.H.Lengths)}.", name);
         if (!lstm && state.C is not null)
             throw new ArgumentException($"{name}.C must be null for {RnnType} (only an LSTM has a cell state), got shape {Shapes.Format(state.C.Lengths)}.", name);
-        if (lstm && !state.C!.Lengths.SequenceEqual(expected))
-            throw new ArgumentException($"{Describe("C")}, got {Shapes.Format(state.C.Lengths)}.", name);
+        if (lstm && (state.C is null || !state.C.Lengths.SequenceEqual(expected)))
+            throw new ArgumentException($"{name}.C must be [L, B, H] = {Shapes.Format(expected)} for an LSTM, got {(state.C is null ? "null" : Shapes.Format(state.C.Lengths))}.", name);
     }
 
     private static void CheckDropout(double p, string name)
