@@ -35,48 +35,29 @@ public sealed record SamplingOptions
     public double Temperature
     {
         get;
-        init
-        {
-            if (!(value >= 0) || double.IsPositiveInfinity(value))
-                throw new ArgumentOutOfRangeException(nameof(Temperature), value, $"{nameof(Temperature)} must be finite and ≥ 0 (0 = greedy), got {value}.");
-            field = value;
-        }
+        init => field = Sampling.Require(value, value == 0 || Sampling.IsPositiveFinite(value), nameof(Temperature), "finite and ≥ 0 (0 = greedy)");
     } = 1;
 
     /// <summary>k ≥ 0 (default 0 = off): sample only among the k most likely tokens.</summary>
     public int TopK
     {
         get;
-        init
-        {
-            if (value < 0)
-                throw new ArgumentOutOfRangeException(nameof(TopK), value, $"{nameof(TopK)} must be ≥ 0 (0 = off), got {value}.");
-            field = value;
-        }
+        init => field = value >= 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(TopK), value, $"{nameof(TopK)} must be ≥ 0 (0 = off), got {value}.");
     }
 
     /// <summary>p in (0, 1] (default 1 = off): sample only from the smallest set of most likely tokens whose probability reaches p.</summary>
     public double TopP
     {
         get;
-        init
-        {
-            if (!(value > 0 && value <= 1))
-                throw new ArgumentOutOfRangeException(nameof(TopP), value, $"{nameof(TopP)} must be in (0, 1] (1 = off), got {value}.");
-            field = value;
-        }
+        init => field = Sampling.Require(value, Sampling.IsTopP(value), nameof(TopP), "in (0, 1] (1 = off)");
     } = 1;
 
     /// <summary>θ &gt; 0 (default 1 = off): logits of tokens already in the context are divided by θ when positive and multiplied by θ otherwise.</summary>
     public double RepetitionPenalty
     {
         get;
-        init
-        {
-            if (!(value > 0) || double.IsPositiveInfinity(value))
-                throw new ArgumentOutOfRangeException(nameof(RepetitionPenalty), value, $"{nameof(RepetitionPenalty)} must be finite and > 0 (1 = off), got {value}.");
-            field = value;
-        }
+        init => field = Sampling.Require(value, Sampling.IsPositiveFinite(value), nameof(RepetitionPenalty), "finite and > 0 (1 = off)");
     } = 1;
 }
 
@@ -89,8 +70,7 @@ public static class Sampling
     /// <param name="penalty">θ &gt; 0.</param>
     public static void ApplyRepetitionPenalty(Span<double> logits, ReadOnlySpan<bool> seen, double penalty)
     {
-        if (!(penalty > 0) || double.IsPositiveInfinity(penalty))
-            throw new ArgumentOutOfRangeException(nameof(penalty), penalty, $"{nameof(penalty)} must be finite and > 0, got {penalty}.");
+        Require(penalty, IsPositiveFinite(penalty), nameof(penalty), "finite and > 0");
         Guard.Length(seen.Length, logits.Length, nameof(seen));
         for (int v = 0; v < logits.Length; v++)
             if (seen[v]) logits[v] = logits[v] > 0 ? logits[v] / penalty : logits[v] * penalty;
@@ -101,8 +81,7 @@ public static class Sampling
     /// <param name="temperature">τ &gt; 0 (τ = 0 is greedy and never reaches this step).</param>
     public static void ApplyTemperature(Span<double> logits, double temperature)
     {
-        if (!(temperature > 0) || double.IsPositiveInfinity(temperature))
-            throw new ArgumentOutOfRangeException(nameof(temperature), temperature, $"{nameof(temperature)} must be finite and > 0, got {temperature}.");
+        Require(temperature, IsPositiveFinite(temperature), nameof(temperature), "finite and > 0");
         TensorPrimitives.Divide(logits, temperature, logits);
     }
 
@@ -128,8 +107,7 @@ public static class Sampling
     /// <param name="p">In (0, 1]; 1 keeps every token.</param>
     public static void ApplyTopP(Span<double> probabilities, double p)
     {
-        if (!(p > 0 && p <= 1))
-            throw new ArgumentOutOfRangeException(nameof(p), p, $"{nameof(p)} must be in (0, 1], got {p}.");
+        Require(p, IsTopP(p), nameof(p), "in (0, 1]");
         double total = TensorPrimitives.Sum<double>(probabilities);
         if (p < 1)
         {
@@ -177,6 +155,14 @@ public static class Sampling
             if (logits[v] > logits[best]) best = v;
         return best;
     }
+
+    internal static bool IsPositiveFinite(double value) => value > 0 && !double.IsPositiveInfinity(value);
+
+    internal static bool IsTopP(double p) => p > 0 && p <= 1;
+
+    /// <summary>Returns <paramref name="value"/> if <paramref name="valid"/>, else throws naming <paramref name="name"/>, what was <paramref name="expected"/> and the value.</summary>
+    internal static double Require(double value, bool valid, string name, string expected) =>
+        valid ? value : throw new ArgumentOutOfRangeException(name, value, $"{name} must be {expected}, got {value}.");
 
     /// <summary>Fills <paramref name="order"/> with 0..n−1 sorted by <paramref name="values"/> descending, equal values by ascending id.</summary>
     internal static void SortDescending(ReadOnlySpan<double> values, Span<int> order)

@@ -61,6 +61,35 @@ public class BeamSearchTests
     }
 
     [Fact]
+    public void AnEndTokenOutsideTheWBestCandidatesIsDropped()
+    {
+        // W = 1: after the prompt, a (0.6) ranks first and [end] (0.4) second, outside the beam, so it is not kept even
+        // though it is the most likely sequence; the beam follows a and finishes [a, end] (0.36), as greedy does.
+        var result = BeamSearch.Run(TwoTokens, [0], beamWidth: 1, maxLength: 2, endToken: 1, lengthPenalty: 0, numReturnSequences: 1);
+        Assert.Equal([0, 1], result.Single().Tokens);
+        Assert.Equal(Generation.Greedy(TwoTokens, [0], 2, endToken: 1), result.Single().Tokens);
+        // With W = 2 it is among the W best and wins.
+        Assert.Equal([1], BeamSearch.Run(TwoTokens, [0], 2, 2, endToken: 1, lengthPenalty: 0).Single().Tokens);
+    }
+
+    [Fact]
+    public void EarlyStoppingNeverCutsOffALongerHypothesisTheNormalisationFavours()
+    {
+        // a = 0, end = 1. After the prompt [end] has 0.7 and a 0.3; after a, three more a's and then end are certain.
+        // With α = 1: [end] scores ln 0.7 = −0.357, [a, a, a, a, end] ln 0.3 / 5 = −0.241 and wins. After step 1 the live
+        // beam [a] (raw −1.204) can still reach −1.204 / f(5), not just −1.204 / f(2) = −0.602 < −0.357: the search must go on.
+        var model = new ToyLanguageModel(2, h => h.Count switch
+        {
+            1 => [Math.Log(0.3), Math.Log(0.7)],
+            < 5 => [0, -60],
+            _ => [-60, 0],
+        });
+        var best = BeamSearch.Run(model, [0], beamWidth: 2, maxLength: 5, endToken: 1, lengthPenalty: 1).Single();
+        Assert.Equal([0, 0, 0, 0, 1], best.Tokens);
+        Assert.Equal(Math.Log(0.3) / 5, best.Score, 10);
+    }
+
+    [Fact]
     public void LengthNormalizerIsTheFormula()
     {
         Assert.Equal(Math.Pow(7, 0.6), BeamSearch.LengthNormalizer(7, 0.6, LengthNormalization.Power), 14);
