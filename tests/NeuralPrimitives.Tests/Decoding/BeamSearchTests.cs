@@ -73,6 +73,26 @@ public class BeamSearchTests
     }
 
     [Fact]
+    public void AnEndTokenRankedWOrLowerAmongTheCandidatesIsNotFinished()
+    {
+        // a = 0, b = 1, end = 2, W = 2. Step 1 keeps [a] (0.5) and [b] (0.4). Step 2's candidates, best first:
+        //   [a, end] 0.25 (rank 0: finished), [b, a] 0.2 (live), [b, end] 0.16 (rank 2 = W: dropped), [a, a] 0.15 (live).
+        // Step 3 (the maximum length) finishes [b, a, a] 0.1 and [a, a, a] 0.075. So the two best are [a, end] and
+        // [b, a, a]; keeping the rank-2 end candidate would put [b, end] (0.16) second.
+        var model = new ToyLanguageModel(3, h => (h.Count, h[^1]) switch
+        {
+            (1, _) => [Math.Log(0.5), Math.Log(0.4), Math.Log(0.1)],
+            (2, 0) => [Math.Log(0.3), Math.Log(0.2), Math.Log(0.5)],
+            (2, _) => [Math.Log(0.5), Math.Log(0.1), Math.Log(0.4)],
+            _ => [Math.Log(0.5), Math.Log(0.3), Math.Log(0.2)],
+        });
+        var result = BeamSearch.Run(model, [0], beamWidth: 2, maxLength: 3, endToken: 2, lengthPenalty: 0, numReturnSequences: 2);
+        Assert.Equal([0, 2], result[0].Tokens);
+        Assert.Equal([1, 0, 0], result[1].Tokens);
+        Assert.Equal(Math.Log(0.1), result[1].LogProbability, 12);
+    }
+
+    [Fact]
     public void EarlyStoppingNeverCutsOffALongerHypothesisTheNormalisationFavours()
     {
         // a = 0, end = 1. After the prompt [end] has 0.7 and a 0.3; after a, three more a's and then end are certain.
