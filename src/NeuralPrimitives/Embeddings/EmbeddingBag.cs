@@ -8,7 +8,8 @@
 //           Let S_b be the positions of bag b that are not padding, n_b = |S_b|.
 // Forward:  Sum:  y_b = Σ_{i∈S_b} a_i · W[idx_i]        a_i = perSampleWeights[i] (1 when absent)
 //           Mean: y_b = (1/n_b) Σ_{i∈S_b} W[idx_i]
-//           Max:  y_b[d] = max_{i∈S_b} W[idx_i, d]      (argmax i*_b[d] remembered; first wins ties)
+//           Max:  y_b[d] = max_{i∈S_b} W[idx_i, d]      (argmax i*_b[d] remembered; first wins ties;
+//                                                        a NaN wins over every number, as torch.max)
 //           An empty bag (n_b = 0) gives y_b = 0.
 // Backward: Sum:  dW[idx_i] += a_i · dy_b               ∂L/∂a_i = W[idx_i] · dy_b
 //           Mean: dW[idx_i] += dy_b / n_b
@@ -45,7 +46,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
     private nint[]? _outputShape;
     private nint[]? _inputShape;
     private int[]? _indices, _bounds, _argMax;
-    private int _count = -1, _bags;
+    private int _count, _bags;
     private bool _hasWeights;
 
     /// <summary>Creates the table with PyTorch's initialisation N(0, 1) (padding row zeroed).</summary>
@@ -61,8 +62,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
     public EmbeddingBag(int numEmbeddings, int embeddingDim, EmbeddingBagMode mode = EmbeddingBagMode.Mean, int? paddingIdx = null,
         double? maxNorm = null, double normType = 2, bool sparse = false, bool includeLastOffset = false, Rng? rng = null)
     {
-        Guard.Positive(numEmbeddings);
-        Guard.Positive(embeddingDim);
+        EmbeddingOps.ValidateTableSize(numEmbeddings, embeddingDim);
         EmbeddingOps.ValidateNorm(maxNorm, normType);
         if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode), mode, $"mode must be Sum, Mean or Max, got {mode}.");
         NumEmbeddings = numEmbeddings;
@@ -117,10 +117,12 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
     /// Returns a module-owned [B, D] tensor valid until the next call.
     /// </summary>
     /// <param name="input">1-D indices [N] (with <paramref name="offsets"/>) or 2-D [B, L] (equal-size bags, no offsets).</param>
-    /// <param name="offsets">Start of each bag in a 1-D input: starts at 0, non-decreasing, each ≤ N.</param>
+    /// <param name="offsets">Start of each bag in a 1-D input: starts at 0, non-decreasing, each ≤ N; with
+    /// <see cref="IncludeLastOffset"/> one more entry, equal to N, ends the last bag.</param>
     /// <param name="perSampleWeights">Weights shaped like <paramref name="input"/>; only with <see cref="EmbeddingBagMode.Sum"/>.</param>
     public Tensor<T> Forward(Tensor<int> input, Tensor<int>? offsets = null, Tensor<T>? perSampleWeights = null)
     {
+        using var pass = BeginForward();
         int bags = Validate(input, offsets, perSampleWeights, ref _bounds);
         var idx = input.AsReadOnlySpan();
         if (MaxNorm is double m) EmbeddingOps.RenormRows<T>(Weight.Data, EmbeddingDim, idx, m, NormType);
@@ -135,6 +137,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
         _hasWeights = perSampleWeights is not null;
         _inputShape = EmbeddingOps.CachedShape(ref _inputShape, input.Lengths);
         if (_hasWeights) a.CopyTo(_weights.GetSpan(a.Length));
+        pass.Complete(output.AsReadOnlySpan(), "output");
         return output;
     }
 
@@ -187,6 +190,8 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
                 if (i > 0 && off[i] < off[i - 1])
                     throw new ArgumentException($"offsets must be non-decreasing: offsets[{i}] = {off[i]} < offsets[{i - 1}] = {off[i - 1]}.", nameof(offsets));
             }
+            if (IncludeLastOffset && off[^1] != n)
+                throw new ArgumentException($"offsets[{off.Length - 1}] = {off[^1]} must equal the input length {n} with includeLastOffset (it ends the last bag; the rest of the input would be dropped).", nameof(offsets));
             bags = IncludeLastOffset ? off.Length - 1 : off.Length;
             var b = EmbeddingOps.IntBuffer(ref bounds, bags + 1);
             off[..bags].CopyTo(b);
@@ -196,6 +201,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
         {
             throw new ArgumentException($"input must be 1-D (with offsets) or 2-D [bags, bagSize], got shape {Shapes.Format(input.Lengths)}.", nameof(input));
         }
+        Guard.ElementCount(bags, EmbeddingDim, input.Rank == 1 ? nameof(offsets) : nameof(input), "the number of bags", "embeddingDim");
         if (perSampleWeights is not null)
         {
             if (Mode != EmbeddingBagMode.Sum)
@@ -228,7 +234,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
                     for (int j = 0; j < d; j++)
                     {
                         T v = row[j] * scale;
-                        if (count == 0 || v > yb[j]) { yb[j] = v; am[j] = i; }
+                        if (count == 0 || v > yb[j] || (T.IsNaN(v) && !T.IsNaN(yb[j]))) { yb[j] = v; am[j] = i; }
                     }
                     count++;
                 }
@@ -257,7 +263,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
     /// <param name="dOutput">∂L/∂output [B, D].</param>
     public Tensor<T>? Backward(Tensor<T> dOutput)
     {
-        if (_count < 0) throw new InvalidOperationException("Backward called before Forward.");
+        using var pass = BeginBackward();
         Guard.Shape(dOutput, _outputShape!, nameof(dOutput));
         ReadOnlySpan<int> idx = _indices.AsSpan(0, _count);
         ReadOnlySpan<int> bounds = _bounds.AsSpan(0, _bags + 1);
@@ -301,6 +307,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
                 else TensorPrimitives.MultiplyAdd(dyb, factor, g, g);
             }
         }
+        if (dWeights is null) pass.Complete(); else pass.Complete(dWeights.AsReadOnlySpan(), "dPerSampleWeights");
         return dWeights;
     }
 }

@@ -112,6 +112,7 @@ public static class Activations
     /// <summary>GELU, exact or tanh-approximated.</summary>
     public static void Gelu<T>(ReadOnlySpan<T> x, Span<T> y, GeluApproximation approximate = GeluApproximation.None) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
+        CheckApproximation(approximate);
         Guard.Length(y.Length, x.Length, nameof(y));
         for (int i = 0; i < x.Length; i++)
         {
@@ -126,6 +127,7 @@ public static class Activations
     /// <summary>dx = dy ⊙ GELU'(x).</summary>
     public static void GeluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, GeluApproximation approximate = GeluApproximation.None) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
+        CheckApproximation(approximate);
         CheckBackward(x.Length, dy.Length, dx.Length);
         for (int i = 0; i < x.Length; i++)
         {
@@ -143,6 +145,13 @@ public static class Activations
             }
             dx[i] = dy[i] * T.CreateTruncating(d);
         }
+    }
+
+    /// <summary>Throws unless <paramref name="approximate"/> is a defined <see cref="GeluApproximation"/> (a cast integer is not).</summary>
+    internal static void CheckApproximation(GeluApproximation approximate, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(approximate))] string? name = null)
+    {
+        if (!Enum.IsDefined(approximate))
+            throw new ArgumentOutOfRangeException(name, approximate, $"{name} must be GeluApproximation.None or GeluApproximation.Tanh, got {(int)approximate}.");
     }
 
     private static void CheckBackward(int xLength, int dyLength, int dxLength)

@@ -9,5 +9,7 @@ public sealed class NpPropertyAttribute : PropertyAttribute
     {
         Arbitrary = [typeof(Arbitraries)];
         MaxTest = 40;
+        var replay = Environment.GetEnvironmentVariable("NP_FSCHECK_REPLAY");
+        if (!string.IsNullOrWhiteSpace(replay)) Replay = replay;
     }
 }
