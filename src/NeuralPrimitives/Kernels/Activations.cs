@@ -1,6 +1,8 @@
 // Element-wise activations, forward and backward (∂L/∂x = ∂L/∂y ⊙ f'(x)).
 //
-//   ReLU      y = max(x, 0)                       f' = 1[x > 0]            (0 at x = 0, as PyTorch)
+//   ReLU      y = max(x, 0)                       f' = 1[x > 0]            (0 at x = 0, as PyTorch; a NaN
+//                                                                          input passes dy through, as PyTorch's
+//                                                                          "0 where x ≤ 0" does)
 //   Tanh      y = tanh x                          f' = 1 − y²
 //   Sigmoid   y = σ(x) = 1/(1+e⁻ˣ)                f' = y(1 − y)
 //   SiLU      y = x·σ(x)                          f' = σ(x)·(1 + x(1 − σ(x)))
@@ -34,7 +36,7 @@ public static class Activations
         TensorPrimitives.Max(x, T.Zero, y);
     }
 
-    /// <summary>dx = dy where x &gt; 0, else 0.</summary>
+    /// <summary>dx = 0 where x ≤ 0, else dy (so a NaN x passes dy, as in PyTorch).</summary>
     public static void ReluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         CheckBackward(x.Length, dy.Length, dx.Length);
@@ -42,10 +44,10 @@ public static class Activations
         if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
             for (; i <= x.Length - Vector<T>.Count; i += Vector<T>.Count)
             {
-                var mask = Vector.GreaterThan(new Vector<T>(x[i..]), Vector<T>.Zero);
-                Vector.ConditionalSelect(mask, new Vector<T>(dy[i..]), Vector<T>.Zero).CopyTo(dx[i..]);
+                var notPositive = Vector.LessThanOrEqual(new Vector<T>(x[i..]), Vector<T>.Zero);
+                Vector.ConditionalSelect(notPositive, Vector<T>.Zero, new Vector<T>(dy[i..])).CopyTo(dx[i..]);
             }
-        for (; i < x.Length; i++) dx[i] = x[i] > T.Zero ? dy[i] : T.Zero;
+        for (; i < x.Length; i++) dx[i] = x[i] <= T.Zero ? T.Zero : dy[i];
     }
 
     /// <summary>y = tanh x.</summary>
