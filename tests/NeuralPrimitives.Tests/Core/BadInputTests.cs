@@ -49,6 +49,21 @@ public class BadInputTests
     }
 
     [Fact]
+    public void StartPositionsPastTheTableAreRejectedWithoutOverflow()
+    {
+        var x = Tensor.Create(new float[3 * 4], [3, 4]);
+        foreach (AdditivePositionalEncoding<float> pe in new AdditivePositionalEncoding<float>[] { new SinusoidalPositionalEncoding<float>(4, 10), new LearnedPositionalEmbedding<float>(10, 4) })
+        {
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => pe.Forward(x, int.MaxValue)); // int.MaxValue + 3 used to wrap below maxLen
+            Assert.Equal("startPosition", e.ParamName); Assert.Contains("maxLen 10", e.Message);
+            Assert.Equal("startPosition", Assert.Throws<ArgumentOutOfRangeException>(() => pe.Infer(x, int.MaxValue - 1)).ParamName);
+            var tooLong = Assert.Throws<ArgumentException>(() => pe.Infer(x, 8));
+            Assert.Equal("input", tooLong.ParamName); Assert.Contains("start position 8 + sequence length 3 exceeds maxLen 10", tooLong.Message);
+            Assert.Equal(x.Lengths.ToArray(), pe.Infer(x, 7).Lengths.ToArray());
+        }
+    }
+
+    [Fact]
     public void EnumValuesOutsideTheEnumAreRejected()
     {
         var gelu = Assert.Throws<ArgumentOutOfRangeException>(() => new Gelu<float>((GeluApproximation)7));

@@ -195,6 +195,8 @@ public sealed class PretrainedVectorsTests : IDisposable
     [Theory]
     [InlineData("1000000 1000")]   // 4 GB of float32 promised
     [InlineData("1 600000000")]    // 2.4 GB in one vector
+    [InlineData("1 4000000")]      // 16 MB in one vector
+    [InlineData("40000 100")]      // 16 MB in many
     public void BinaryHeaderAloneAllocatesNothingLarge(string header)
     {
         var bytes = new byte[34];
