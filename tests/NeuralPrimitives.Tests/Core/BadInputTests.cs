@@ -16,6 +16,7 @@ public class BadInputTests
         { "LearnedPositionalEmbedding", "maxLen", "maxLen × embeddingDim = 50,000 × 50,000" },
         { "SinusoidalPositionalEncoding", "maxLen", "maxLen × dModel = 65,536 × 65,538" },
         { "SinusoidalPositionalEncoding.Compute", "positions", "positions × dim = 65,538 × 65,536" },
+        { "RowSparseGradient", "rows", "rows × rowLength = 50,000,000 × 50,000" },
     };
 
     [Theory]
@@ -28,6 +29,7 @@ public class BadInputTests
             "EmbeddingBag" => () => _ = new EmbeddingBag<float>(50000, 50000),
             "LearnedPositionalEmbedding" => () => _ = new LearnedPositionalEmbedding<float>(50000, 50000),
             "SinusoidalPositionalEncoding" => () => _ = new SinusoidalPositionalEncoding<float>(65538, 65536),
+            "RowSparseGradient" => () => _ = new RowSparseGradient<float>(50_000_000, 50_000),
             _ => () => SinusoidalPositionalEncoding<float>.Compute(new float[4], 65538, 65536),
         };
         var e = Assert.Throws<ArgumentOutOfRangeException>(create);
