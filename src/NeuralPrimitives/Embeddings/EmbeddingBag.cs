@@ -9,7 +9,8 @@
 // Forward:  Sum:  y_b = Σ_{i∈S_b} a_i · W[idx_i]        a_i = perSampleWeights[i] (1 when absent)
 //           Mean: y_b = (1/n_b) Σ_{i∈S_b} W[idx_i]
 //           Max:  y_b[d] = max_{i∈S_b} W[idx_i, d]      (argmax i*_b[d] remembered; first wins ties;
-//                                                        a NaN wins over every number, as torch.max)
+//                                                        a NaN wins over every number, as torch.max;
+//                                                        PyTorch 1.13's embedding_bag keeps whichever came first)
 //           An empty bag (n_b = 0) gives y_b = 0.
 // Backward: Sum:  dW[idx_i] += a_i · dy_b               ∂L/∂a_i = W[idx_i] · dy_b
 //           Mean: dW[idx_i] += dy_b / n_b
@@ -167,6 +168,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
             if (offsets is not null)
                 throw new ArgumentException($"offsets must be null when input is 2-D (each row is a bag), got offsets of shape {Shapes.Format(offsets.Lengths)}.", nameof(offsets));
             bags = checked((int)input.Lengths[0]);
+            CheckOutputSize(bags, nameof(input));
             int len = checked((int)input.Lengths[1]);
             var b = EmbeddingOps.IntBuffer(ref bounds, bags + 1);
             for (int i = 0; i <= bags; i++) b[i] = i * len;
@@ -193,6 +195,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
             if (IncludeLastOffset && off[^1] != n)
                 throw new ArgumentException($"offsets[{off.Length - 1}] = {off[^1]} must equal the input length {n} with includeLastOffset (it ends the last bag; the rest of the input would be dropped).", nameof(offsets));
             bags = IncludeLastOffset ? off.Length - 1 : off.Length;
+            CheckOutputSize(bags, nameof(offsets));
             var b = EmbeddingOps.IntBuffer(ref bounds, bags + 1);
             off[..bags].CopyTo(b);
             b[bags] = IncludeLastOffset ? off[bags] : n;
@@ -201,7 +204,6 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
         {
             throw new ArgumentException($"input must be 1-D (with offsets) or 2-D [bags, bagSize], got shape {Shapes.Format(input.Lengths)}.", nameof(input));
         }
-        Guard.ElementCount(bags, EmbeddingDim, input.Rank == 1 ? nameof(offsets) : nameof(input), "the number of bags", "embeddingDim");
         if (perSampleWeights is not null)
         {
             if (Mode != EmbeddingBagMode.Sum)
@@ -211,6 +213,9 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
         EmbeddingOps.ValidateIndices(input.AsReadOnlySpan(), NumEmbeddings, nameof(input));
         return bags;
     }
+
+    // The [B, D] output (and Max's arg-max) must fit in one array; B comes from the argument named here.
+    private void CheckOutputSize(int bags, string name) => Guard.ElementCount(bags, EmbeddingDim, name, "the number of bags", "embeddingDim");
 
     private void Reduce(ReadOnlySpan<int> idx, ReadOnlySpan<int> bounds, ReadOnlySpan<T> a, bool weighted, Span<T> y, Span<int> argMax, double? renormOnTheFly)
     {

@@ -236,6 +236,7 @@ public sealed class RotaryEmbedding<T> : Module<T> where T : unmanaged, IBinaryF
         var cache = CacheFor(offset + seqLen);
         // cos, sin, −sin of a position past the cache, computed per row into a scratch (on the stack unless headDim is huge)
         Span<T> far = offset + seqLen <= cache.Positions ? default : 3 * h <= 1536 ? stackalloc T[3 * h] : new T[3 * h];
+        int farPosition = -1; // the position whose angles `far` holds (decoding one step: every row of every head)
         for (int r = 0; r < rows; r++)
         {
             int m = offset + r % seqLen;
@@ -247,7 +248,7 @@ public sealed class RotaryEmbedding<T> : Module<T> where T : unmanaged, IBinaryF
             }
             else
             {
-                Angles(m, far[..h], far.Slice(h, h), far[(2 * h)..]);
+                if (m != farPosition) Angles(farPosition = m, far[..h], far.Slice(h, h), far[(2 * h)..]);
                 c = far[..h];
                 s = inverse ? far[(2 * h)..] : far.Slice(h, h);
             }
