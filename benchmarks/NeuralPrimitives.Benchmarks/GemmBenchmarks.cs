@@ -30,20 +30,20 @@ public class GemmBenchmarks
     }
 
     /// <summary>float, 256×256×256.</summary>
-    [Benchmark] public void Sgemm256() => Gemm.Multiply(false, false, 256, 256, 256, 1f, _a256, _b256, 0f, _c256);
+    [Benchmark] public void Sgemm256() => Gemm.Multiply(transposeA: false, transposeB: false, 256, 256, 256, 1f, _a256, _b256, 0f, _c256);
 
     /// <summary>float, 512×512×512.</summary>
-    [Benchmark] public void Sgemm512() => Gemm.Multiply(false, false, 512, 512, 512, 1f, _a512, _b512, 0f, _c512);
+    [Benchmark] public void Sgemm512() => Gemm.Multiply(transposeA: false, transposeB: false, 512, 512, 512, 1f, _a512, _b512, 0f, _c512);
 
     /// <summary>float, 1024×1024×1024.</summary>
-    [Benchmark] public void Sgemm1024() => Gemm.Multiply(false, false, 1024, 1024, 1024, 1f, _a1024, _b1024, 0f, _c1024);
+    [Benchmark] public void Sgemm1024() => Gemm.Multiply(transposeA: false, transposeB: false, 1024, 1024, 1024, 1f, _a1024, _b1024, 0f, _c1024);
 
     /// <summary>float, m×k×n = 32×256×1024: one RNN/LSTM recurrence step (h[32×256] · W[256×1024]).</summary>
-    [Benchmark] public void SgemmRnn32x256x1024() => Gemm.Multiply(false, false, 32, 1024, 256, 1f, _hRnn, _wRnn, 0f, _gRnn);
+    [Benchmark] public void SgemmRnn32x256x1024() => Gemm.Multiply(transposeA: false, transposeB: false, 32, 1024, 256, 1f, _hRnn, _wRnn, 0f, _gRnn);
 
     /// <summary>float, m×k×n = 32×256×1024 with W stored n×k (PyTorch layout): h[32×256] · Wᵀ.</summary>
-    [Benchmark] public void SgemmRnnNT32x256x1024() => Gemm.Multiply(false, true, 32, 1024, 256, 1f, _hRnn, _wRnn, 0f, _gRnn);
+    [Benchmark] public void SgemmRnnNT32x256x1024() => Gemm.Multiply(transposeA: false, transposeB: true, 32, 1024, 256, 1f, _hRnn, _wRnn, 0f, _gRnn);
 
     /// <summary>double, 512×512×512.</summary>
-    [Benchmark] public void Dgemm512() => Gemm.Multiply(false, false, 512, 512, 512, 1.0, _a512d, _b512d, 0.0, _c512d);
+    [Benchmark] public void Dgemm512() => Gemm.Multiply(transposeA: false, transposeB: false, 512, 512, 512, 1.0, _a512d, _b512d, 0.0, _c512d);
 }

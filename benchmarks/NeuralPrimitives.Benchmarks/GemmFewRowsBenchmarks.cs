@@ -41,6 +41,6 @@ public class GemmFewRowsBenchmarks
     public void Step()
     {
         Gemm.NoEightRowTiles = !EightRowTiles;
-        Gemm.Multiply(false, false, M, 1024, 256, 1f, _h, _w, 1f, _g);
+        Gemm.Multiply(transposeA: false, transposeB: false, M, 1024, 256, 1f, _h, _w, 1f, _g);
     }
 }

@@ -21,6 +21,6 @@ public sealed class GemmSuite : ICompareSuite
         var a = new T[n * n]; var b = new T[n * n]; var c = new T[n * n];
         rng.FillNormal<T>(a);
         rng.FillNormal<T>(b);
-        return () => Gemm.Multiply(false, false, n, n, n, T.One, a, b, T.Zero, c);
+        return () => Gemm.Multiply(transposeA: false, transposeB: false, n, n, n, T.One, a, b, T.Zero, c);
     }
 }

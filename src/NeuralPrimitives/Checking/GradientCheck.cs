@@ -6,7 +6,8 @@
 // Numeric:  for every element v of every input and parameter, central differences
 //           dL/dv ≈ (L(v + ε) − L(v − ε)) / 2ε       (error O(ε²) for smooth functions)
 // Verdict:  |analytic − numeric| ≤ atol + rtol·|numeric| element-wise (PyTorch's gradcheck test,
-//           with its defaults ε = 1e-6, atol = 1e-5, rtol = 1e-3). All in double precision: in
+//           with its defaults ε = 1e-6, atol = 1e-5, rtol = 1e-3). A NaN or ±∞ on either side fails: a
+//           non-finite numeric gradient means the loss itself blew up, so nothing was verified. All in double precision: in
 //           float, ε would have to be ~1e-3 and rounding noise would hide real bugs.
 // The forward must be deterministic (fix dropout by a seed) and smooth near the sample point
 // (ReLU at exactly 0 is a kink: random inputs avoid it with probability 1).
@@ -113,7 +114,12 @@ public static class GradientCheck
     {
         ArgumentNullException.ThrowIfNull(problem);
         options ??= new GradientCheckOptions();
-        if (!(options.Epsilon > 0)) throw new ArgumentOutOfRangeException(nameof(options), options.Epsilon, $"Epsilon must be > 0, got {options.Epsilon}.");
+        if (!(options.Epsilon > 0) || double.IsInfinity(options.Epsilon))
+            throw new ArgumentOutOfRangeException(nameof(options), options.Epsilon, $"options.Epsilon must be finite and > 0, got {options.Epsilon}.");
+        if (!(options.AbsoluteTolerance >= 0) || !(options.RelativeTolerance >= 0))
+            throw new ArgumentOutOfRangeException(nameof(options), $"options.AbsoluteTolerance and RelativeTolerance must be ≥ 0 (not NaN), got {options.AbsoluteTolerance} and {options.RelativeTolerance}.");
+        if (options.MaxElementsPerTensor < 0)
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxElementsPerTensor, $"options.MaxElementsPerTensor must be ≥ 0 (0 checks every element), got {options.MaxElementsPerTensor}.");
         var rng = new Rng(options.Seed);
 
         // Projection weights R_k, one per output.
@@ -173,10 +179,11 @@ public static class GradientCheck
             double abs = Math.Abs(analytic[i] - numeric);
             double rel = abs / Math.Max(Math.Abs(numeric), 1e-12);
             double allowed = options.AbsoluteTolerance + options.RelativeTolerance * Math.Abs(numeric);
-            if (!(abs <= allowed)) passed = false; // NaN fails too
+            bool ok = abs <= allowed && double.IsFinite(numeric) && double.IsFinite(analytic[i]); // NaN or ±∞ anywhere fails
+            if (!ok) passed = false;
             maxAbs = Math.Max(maxAbs, abs);
             maxRel = Math.Max(maxRel, rel);
-            double excess = double.IsNaN(abs) ? double.PositiveInfinity : abs - allowed;
+            double excess = ok ? abs - allowed : double.PositiveInfinity;
             if (excess > worstExcess) { worstExcess = excess; worst = i; worstA = analytic[i]; worstN = numeric; }
         }
         return new TensorGradientError(name, maxAbs, maxRel, worst, worstA, worstN, passed);

@@ -76,11 +76,17 @@ internal static class Guard
             throw new ArgumentException($"{name} has the wrong shape: expected {Shapes.Format(expected)}, got {Shapes.Format(tensor.Lengths)}.", name);
     }
 
-    /// <summary>Throws if any element is NaN.</summary>
-    public static void NoNaN<T>(ReadOnlySpan<T> values, string name) where T : IFloatingPointIeee754<T>
+    /// <summary>
+    /// The element count <paramref name="a"/> × <paramref name="b"/> of a buffer (a weight, a table, an output), checked
+    /// against the largest array .NET can allocate: throws <see cref="ArgumentOutOfRangeException"/> for
+    /// <paramref name="paramName"/> naming both sizes and the limit, instead of an overflow deep inside.
+    /// </summary>
+    public static int ElementCount(long a, long b, string paramName, string aName, string bName)
     {
-        for (int i = 0; i < values.Length; i++)
-            if (T.IsNaN(values[i]))
-                throw new ArgumentException($"{name} contains NaN at flat index {i}.", name);
+        long n = a * b; // a, b < 2³¹: no overflow in 64 bits
+        if (n > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(paramName, n,
+                $"{aName} × {bName} = {a:N0} × {b:N0} = {n:N0} elements, more than one array can hold (limit {Array.MaxLength:N0}).");
+        return (int)n;
     }
 }

@@ -18,18 +18,35 @@ public static class Init
         return (shape[1] * receptive, shape[0] * receptive);
     }
 
+    // Fans of a parameter, with errors that name the parameter argument.
+    private static (int FanIn, int FanOut) FansOf<T>(Parameter<T> p) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        if (p.Shape.Length < 2)
+            throw new ArgumentException($"p must have at least 2 dimensions for fan in and fan out, got '{p}'.", nameof(p));
+        return Fans(p.Shape);
+    }
+
     /// <summary>U(low, high) (PyTorch's <c>nn.init.uniform_</c>).</summary>
     public static void Uniform<T>(Parameter<T> p, double low, double high, Rng rng) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-        => rng.FillUniform<T>(p.Data, low, high);
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        ArgumentNullException.ThrowIfNull(rng);
+        rng.FillUniform<T>(p.Data, low, high);
+    }
 
     /// <summary>N(mean, std²) (PyTorch's <c>nn.init.normal_</c>, default N(0, 1)).</summary>
     public static void Normal<T>(Parameter<T> p, Rng rng, double mean = 0, double std = 1) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-        => rng.FillNormal<T>(p.Data, mean, std);
+    {
+        ArgumentNullException.ThrowIfNull(p);
+        ArgumentNullException.ThrowIfNull(rng);
+        rng.FillNormal<T>(p.Data, mean, std);
+    }
 
     /// <summary>Xavier/Glorot uniform: U(±gain·√(6/(fan_in+fan_out))).</summary>
     public static void XavierUniform<T>(Parameter<T> p, Rng rng, double gain = 1) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        var (fanIn, fanOut) = Fans(p.Shape);
+        var (fanIn, fanOut) = FansOf(p);
         double bound = gain * Math.Sqrt(6.0 / (fanIn + fanOut));
         Uniform(p, -bound, bound, rng);
     }
@@ -37,7 +54,7 @@ public static class Init
     /// <summary>Kaiming (He) uniform with leaky-ReLU slope <paramref name="a"/>: bound = √(2/(1+a²))·√(3/fan_in). PyTorch's Linear uses a = √5.</summary>
     public static void KaimingUniform<T>(Parameter<T> p, Rng rng, double a = 2.23606797749979) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        var (fanIn, _) = Fans(p.Shape);
+        var (fanIn, _) = FansOf(p);
         double gain = Math.Sqrt(2.0 / (1 + a * a));
         double bound = gain * Math.Sqrt(3.0 / fanIn);
         Uniform(p, -bound, bound, rng);

@@ -61,11 +61,35 @@ public sealed class Rng
         return (int)(NextDouble() * maxExclusive);
     }
 
-    /// <summary>Uniform double in [<paramref name="low"/>, <paramref name="high"/>).</summary>
-    public double Uniform(double low, double high) => low + (high - low) * NextDouble();
+    /// <summary>Uniform double in [<paramref name="low"/>, <paramref name="high"/>) (finite, low ≤ high).</summary>
+    public double Uniform(double low, double high)
+    {
+        CheckUniform(low, high);
+        return low + (high - low) * NextDouble();
+    }
 
-    /// <summary>Normal draw with the given mean and standard deviation.</summary>
+    /// <summary>Normal draw with the given mean and standard deviation (finite, std ≥ 0).</summary>
     public double Normal(double mean = 0, double std = 1)
+    {
+        CheckNormal(mean, std);
+        return NormalUnchecked(mean, std);
+    }
+
+    private static void CheckUniform(double low, double high)
+    {
+        if (!double.IsFinite(low)) throw new ArgumentOutOfRangeException(nameof(low), low, $"low must be finite, got {low}.");
+        if (!double.IsFinite(high) || high < low)
+            throw new ArgumentOutOfRangeException(nameof(high), high, $"high must be finite and ≥ low = {low}, got {high}.");
+    }
+
+    private static void CheckNormal(double mean, double std)
+    {
+        if (!double.IsFinite(mean)) throw new ArgumentOutOfRangeException(nameof(mean), mean, $"mean must be finite, got {mean}.");
+        if (!(std >= 0) || double.IsInfinity(std))
+            throw new ArgumentOutOfRangeException(nameof(std), std, $"std must be finite and ≥ 0, got {std}.");
+    }
+
+    private double NormalUnchecked(double mean, double std)
     {
         if (_hasSpare) { _hasSpare = false; return mean + std * _spareNormal; }
         double u1;
@@ -87,12 +111,14 @@ public sealed class Rng
     /// <summary>Fills <paramref name="destination"/> with uniform draws from [low, high).</summary>
     public void FillUniform<T>(Span<T> destination, double low, double high) where T : IFloatingPointIeee754<T>
     {
-        for (int i = 0; i < destination.Length; i++) destination[i] = T.CreateTruncating(Uniform(low, high));
+        CheckUniform(low, high);
+        for (int i = 0; i < destination.Length; i++) destination[i] = T.CreateTruncating(low + (high - low) * NextDouble());
     }
 
     /// <summary>Fills <paramref name="destination"/> with normal draws.</summary>
     public void FillNormal<T>(Span<T> destination, double mean = 0, double std = 1) where T : IFloatingPointIeee754<T>
     {
-        for (int i = 0; i < destination.Length; i++) destination[i] = T.CreateTruncating(Normal(mean, std));
+        CheckNormal(mean, std);
+        for (int i = 0; i < destination.Length; i++) destination[i] = T.CreateTruncating(NormalUnchecked(mean, std));
     }
 }

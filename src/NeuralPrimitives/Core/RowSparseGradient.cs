@@ -24,6 +24,7 @@ public sealed class RowSparseGradient<T> where T : unmanaged, IBinaryFloatingPoi
     {
         Guard.Positive(rows);
         Guard.Positive(rowLength);
+        Guard.ElementCount(rows, rowLength, nameof(rows), nameof(rows), nameof(rowLength)); // the dense parameter it belongs to must exist
         Rows = rows;
         RowLength = rowLength;
         _slotOfRow = new int[rows];

@@ -7,36 +7,39 @@ namespace NeuralPrimitives;
 public static class Shapes
 {
     /// <summary>Formats a shape as <c>[2, 3, 4]</c>.</summary>
-    public static string Format(ReadOnlySpan<nint> lengths)
-    {
-        var parts = new string[lengths.Length];
-        for (int i = 0; i < lengths.Length; i++) parts[i] = lengths[i].ToString();
-        return "[" + string.Join(", ", parts) + "]";
-    }
+    public static string Format(ReadOnlySpan<nint> lengths) => FormatOf(lengths);
 
     /// <summary>Formats a shape as <c>[2, 3, 4]</c>.</summary>
-    public static string Format(ReadOnlySpan<int> lengths)
+    public static string Format(ReadOnlySpan<int> lengths) => FormatOf(lengths);
+
+    /// <summary>The number of elements of a shape (1 for rank 0); <see cref="ArgumentOutOfRangeException"/> when it exceeds <see cref="int.MaxValue"/>.</summary>
+    public static int Product(ReadOnlySpan<nint> lengths) => ProductOf(lengths);
+
+    /// <summary>The number of elements of a shape (1 for rank 0); <see cref="ArgumentOutOfRangeException"/> when it exceeds <see cref="int.MaxValue"/>.</summary>
+    public static int Product(ReadOnlySpan<int> lengths) => ProductOf(lengths);
+
+    private static string FormatOf<TInt>(ReadOnlySpan<TInt> lengths) where TInt : IBinaryInteger<TInt>
     {
         var parts = new string[lengths.Length];
-        for (int i = 0; i < lengths.Length; i++) parts[i] = lengths[i].ToString();
+        for (int i = 0; i < lengths.Length; i++) parts[i] = lengths[i].ToString(null, System.Globalization.CultureInfo.InvariantCulture);
         return "[" + string.Join(", ", parts) + "]";
     }
 
-    /// <summary>The number of elements of a shape (1 for rank 0).</summary>
-    public static int Product(ReadOnlySpan<nint> lengths)
+    private static int ProductOf<TInt>(ReadOnlySpan<TInt> lengths) where TInt : IBinaryInteger<TInt>
     {
+        foreach (var l in lengths) if (TInt.IsZero(l)) return 0;
         long p = 1;
-        foreach (var l in lengths) p *= l;
-        return checked((int)p);
+        foreach (var l in lengths)
+        {
+            long d = long.CreateSaturating(l);
+            if (d < 0 || d > int.MaxValue / p) throw TooMany(FormatOf(lengths), nameof(lengths));
+            p *= d;
+        }
+        return (int)p;
     }
 
-    /// <summary>The number of elements of a shape (1 for rank 0).</summary>
-    public static int Product(ReadOnlySpan<int> lengths)
-    {
-        long p = 1;
-        foreach (var l in lengths) p *= l;
-        return checked((int)p);
-    }
+    private static ArgumentOutOfRangeException TooMany(string shape, string paramName) =>
+        new(paramName, $"{paramName} {shape} has a negative dimension or more than {int.MaxValue:N0} elements.");
 
     /// <summary>
     /// The element count of a shape whose every dimension is ≥ 1, checked against the largest array .NET can
@@ -60,13 +63,14 @@ public static class Shapes
     public static (int Rows, int Last) RowsAndLast(ReadOnlySpan<nint> lengths)
     {
         if (lengths.Length == 0) return (1, 1);
-        int last = checked((int)lengths[^1]);
-        return (Product(lengths[..^1]), last);
+        if (lengths[^1] is < 0 or > int.MaxValue) throw TooMany(Format(lengths), nameof(lengths));
+        return (Product(lengths[..^1]), (int)lengths[^1]);
     }
 
     /// <summary>Copies a shape, replacing its last dimension.</summary>
     public static nint[] WithLast(ReadOnlySpan<nint> lengths, int last)
     {
+        if (lengths.Length == 0) throw new ArgumentException("lengths must have at least one dimension to replace the last one, got [].", nameof(lengths));
         var s = lengths.ToArray();
         s[^1] = last;
         return s;

@@ -3,7 +3,10 @@
 // The public surface takes and returns Tensor<T> (no rival tensor type to learn); the
 // kernels work on contiguous row-major spans. A dense Tensor<T> (Tensor.Create(array, shape)
 // wraps the array without copying) is viewed as a span with AsSpan(); a strided view
-// (a slice with gaps) is rejected with a message pointing at ToDenseTensor().
+// (a slice with gaps) is rejected with a message pointing at ToDenseTensor(). The error names
+// the caller's argument: `input.AsSpan()` reports `input` (CallerArgumentExpression), so a
+// module that views its argument this way needs no second check to name it.
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace NeuralPrimitives;
@@ -16,17 +19,22 @@ public static class TensorExtensions
     /// Throws <see cref="ArgumentException"/> for strided (non-dense) tensors; call
     /// <see cref="Tensor{T}.ToDenseTensor"/> first.
     /// </summary>
-    public static Span<T> AsSpan<T>(this Tensor<T> tensor)
+    /// <param name="tensor">The tensor.</param>
+    /// <param name="paramName">The name errors report (by default the expression the method was called on, e.g. <c>input</c>).</param>
+    public static Span<T> AsSpan<T>(this Tensor<T> tensor, [CallerArgumentExpression(nameof(tensor))] string? paramName = null)
     {
-        ArgumentNullException.ThrowIfNull(tensor);
+        ArgumentNullException.ThrowIfNull(tensor, paramName);
         if (tensor.FlattenedLength == 0) return Span<T>.Empty;
         if (!tensor.IsDense)
-            throw new ArgumentException($"Tensor of shape {Shapes.Format(tensor.Lengths)} is not dense (contiguous row-major); call ToDenseTensor() first.", nameof(tensor));
+            throw new ArgumentException($"{paramName} of shape {Shapes.Format(tensor.Lengths)} is not dense (contiguous row-major); call ToDenseTensor() first.", paramName);
         return MemoryMarshal.CreateSpan(ref tensor.GetPinnableReference(), checked((int)tensor.FlattenedLength));
     }
 
-    /// <summary>Read-only counterpart of <see cref="AsSpan{T}(Tensor{T})"/>.</summary>
-    public static ReadOnlySpan<T> AsReadOnlySpan<T>(this Tensor<T> tensor) => tensor.AsSpan();
+    /// <summary>Read-only counterpart of <see cref="AsSpan{T}(Tensor{T}, string)"/>.</summary>
+    /// <param name="tensor">The tensor.</param>
+    /// <param name="paramName">The name errors report (by default the expression the method was called on).</param>
+    public static ReadOnlySpan<T> AsReadOnlySpan<T>(this Tensor<T> tensor, [CallerArgumentExpression(nameof(tensor))] string? paramName = null) =>
+        tensor.AsSpan(paramName);
 
     /// <summary>Copies the tensor's elements into a new array in row-major order.</summary>
     public static T[] ToArray<T>(this Tensor<T> tensor)

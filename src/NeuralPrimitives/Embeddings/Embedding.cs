@@ -33,7 +33,7 @@ public sealed class Embedding<T> : Module<T> where T : unmanaged, IBinaryFloatin
     private readonly TensorBuffer<T> _output = new();
     private nint[]? _outputShape;
     private int[]? _indices;
-    private int _count = -1;
+    private int _count;
     private int[]? _frequency;
 
     /// <summary>Creates the table with PyTorch's initialisation: N(0, 1), padding row zeroed.</summary>
@@ -55,8 +55,7 @@ public sealed class Embedding<T> : Module<T> where T : unmanaged, IBinaryFloatin
 
     private Embedding(int numEmbeddings, int embeddingDim, int? paddingIdx, double? maxNorm, double normType, bool scaleGradByFreq, bool sparse)
     {
-        Guard.Positive(numEmbeddings);
-        Guard.Positive(embeddingDim);
+        EmbeddingOps.ValidateTableSize(numEmbeddings, embeddingDim);
         EmbeddingOps.ValidateNorm(maxNorm, normType);
         NumEmbeddings = numEmbeddings;
         EmbeddingDim = embeddingDim;
@@ -130,14 +129,14 @@ public sealed class Embedding<T> : Module<T> where T : unmanaged, IBinaryFloatin
     /// <exception cref="ArgumentOutOfRangeException">An index is outside [0, V); the message names it and its flat position.</exception>
     public Tensor<T> Forward(Tensor<int> indices)
     {
-        ArgumentNullException.ThrowIfNull(indices);
-        var idx = indices.AsReadOnlySpan();
-        EmbeddingOps.ValidateIndices(idx, NumEmbeddings, nameof(indices));
+        using var pass = BeginForward();
+        var idx = CheckIndices(indices);
         if (MaxNorm is double m) EmbeddingOps.RenormRows<T>(Weight.Data, EmbeddingDim, idx, m, NormType);
         var output = _output.Get(EmbeddingOps.ShapeWithLast(ref _outputShape, indices.Lengths, EmbeddingDim));
         RowGather.Run<T>(Weight.Data, idx, EmbeddingDim, output.AsSpan());
         idx.CopyTo(EmbeddingOps.IntBuffer(ref _indices, idx.Length));
         _count = idx.Length;
+        pass.Complete(output.AsReadOnlySpan(), "output");
         return output;
     }
 
@@ -145,9 +144,7 @@ public sealed class Embedding<T> : Module<T> where T : unmanaged, IBinaryFloatin
     /// <param name="indices">Indices of any shape, each in [0, V).</param>
     public Tensor<T> Infer(Tensor<int> indices)
     {
-        ArgumentNullException.ThrowIfNull(indices);
-        var idx = indices.AsReadOnlySpan();
-        EmbeddingOps.ValidateIndices(idx, NumEmbeddings, nameof(indices));
+        var idx = CheckIndices(indices);
         nint[]? shape = null;
         var output = Tensor.Create(new T[idx.Length * EmbeddingDim], EmbeddingOps.ShapeWithLast(ref shape, indices.Lengths, EmbeddingDim));
         int d = EmbeddingDim;
@@ -155,6 +152,15 @@ public sealed class Embedding<T> : Module<T> where T : unmanaged, IBinaryFloatin
         var y = output.AsSpan();
         for (int i = 0; i < idx.Length; i++) EmbeddingOps.CopyRow(w, d, idx[i], y.Slice(i * d, d), MaxNorm, NormType);
         return output;
+    }
+
+    // The indices as a span, each checked to lie in [0, V), and the [..., D] output checked to fit in one array.
+    private ReadOnlySpan<int> CheckIndices(Tensor<int> indices)
+    {
+        var idx = indices.AsReadOnlySpan();
+        Guard.ElementCount(idx.Length, EmbeddingDim, nameof(indices), "the number of indices", "embeddingDim");
+        EmbeddingOps.ValidateIndices(idx, NumEmbeddings, nameof(indices));
+        return idx;
     }
 
     /// <summary>
@@ -165,32 +171,27 @@ public sealed class Embedding<T> : Module<T> where T : unmanaged, IBinaryFloatin
     /// <param name="dOutput">∂L/∂output, shaped like the last output.</param>
     public void Backward(Tensor<T> dOutput)
     {
-        if (_count < 0) throw new InvalidOperationException("Backward called before Forward.");
+        using var pass = BeginBackward();
         Guard.Shape(dOutput, _outputShape!, nameof(dOutput));
-        if (!Weight.RequiresGrad) return;
-        ReadOnlySpan<int> idx = _indices.AsSpan(0, _count);
         ReadOnlySpan<T> dy = dOutput.AsReadOnlySpan();
+        if (Weight.RequiresGrad) ScatterAdd(_indices.AsSpan(0, _count), dy);
+        pass.Complete();
+    }
+
+    // dW[idx_i] += dY_i (· 1/count_r with scaleGradByFreq), skipping the padding row.
+    private void ScatterAdd(ReadOnlySpan<int> idx, ReadOnlySpan<T> dy)
+    {
         int d = EmbeddingDim, pad = PaddingIdx ?? -1;
-        if (!ScaleGradByFreq)
-        {
-            for (int i = 0; i < idx.Length; i++)
-            {
-                int r = idx[i];
-                if (r == pad) continue;
-                var g = EmbeddingOps.GradRow(Weight, r, d);
-                TensorPrimitives.Add(g, dy.Slice(i * d, d), g);
-            }
-            return;
-        }
-        var freq = _frequency ??= new int[NumEmbeddings];
-        foreach (int r in idx) freq[r]++;
+        var freq = ScaleGradByFreq ? _frequency ??= new int[NumEmbeddings] : null;
+        if (freq is not null) foreach (int r in idx) freq[r]++;
         for (int i = 0; i < idx.Length; i++)
         {
             int r = idx[i];
             if (r == pad) continue;
             var g = EmbeddingOps.GradRow(Weight, r, d);
-            TensorPrimitives.MultiplyAdd(dy.Slice(i * d, d), T.One / T.CreateTruncating(freq[r]), g, g);
+            if (freq is null) TensorPrimitives.Add(g, dy.Slice(i * d, d), g);
+            else TensorPrimitives.MultiplyAdd(dy.Slice(i * d, d), T.One / T.CreateTruncating(freq[r]), g, g);
         }
-        foreach (int r in idx) freq[r] = 0;
+        if (freq is not null) foreach (int r in idx) freq[r] = 0; // counts are per mini-batch: reset for the next Backward
     }
 }

@@ -8,7 +8,9 @@
 //           Let S_b be the positions of bag b that are not padding, n_b = |S_b|.
 // Forward:  Sum:  y_b = Σ_{i∈S_b} a_i · W[idx_i]        a_i = perSampleWeights[i] (1 when absent)
 //           Mean: y_b = (1/n_b) Σ_{i∈S_b} W[idx_i]
-//           Max:  y_b[d] = max_{i∈S_b} W[idx_i, d]      (argmax i*_b[d] remembered; first wins ties)
+//           Max:  y_b[d] = max_{i∈S_b} W[idx_i, d]      (argmax i*_b[d] remembered; first wins ties;
+//                                                        a NaN wins over every number, as torch.max;
+//                                                        PyTorch 1.13's embedding_bag keeps whichever came first)
 //           An empty bag (n_b = 0) gives y_b = 0.
 // Backward: Sum:  dW[idx_i] += a_i · dy_b               ∂L/∂a_i = W[idx_i] · dy_b
 //           Mean: dW[idx_i] += dy_b / n_b
@@ -45,7 +47,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
     private nint[]? _outputShape;
     private nint[]? _inputShape;
     private int[]? _indices, _bounds, _argMax;
-    private int _count = -1, _bags;
+    private int _count, _bags;
     private bool _hasWeights;
 
     /// <summary>Creates the table with PyTorch's initialisation N(0, 1) (padding row zeroed).</summary>
@@ -61,8 +63,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
     public EmbeddingBag(int numEmbeddings, int embeddingDim, EmbeddingBagMode mode = EmbeddingBagMode.Mean, int? paddingIdx = null,
         double? maxNorm = null, double normType = 2, bool sparse = false, bool includeLastOffset = false, Rng? rng = null)
     {
-        Guard.Positive(numEmbeddings);
-        Guard.Positive(embeddingDim);
+        EmbeddingOps.ValidateTableSize(numEmbeddings, embeddingDim);
         EmbeddingOps.ValidateNorm(maxNorm, normType);
         if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode), mode, $"mode must be Sum, Mean or Max, got {mode}.");
         NumEmbeddings = numEmbeddings;
@@ -117,10 +118,12 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
     /// Returns a module-owned [B, D] tensor valid until the next call.
     /// </summary>
     /// <param name="input">1-D indices [N] (with <paramref name="offsets"/>) or 2-D [B, L] (equal-size bags, no offsets).</param>
-    /// <param name="offsets">Start of each bag in a 1-D input: starts at 0, non-decreasing, each ≤ N.</param>
+    /// <param name="offsets">Start of each bag in a 1-D input: starts at 0, non-decreasing, each ≤ N; with
+    /// <see cref="IncludeLastOffset"/> one more entry, equal to N, ends the last bag.</param>
     /// <param name="perSampleWeights">Weights shaped like <paramref name="input"/>; only with <see cref="EmbeddingBagMode.Sum"/>.</param>
     public Tensor<T> Forward(Tensor<int> input, Tensor<int>? offsets = null, Tensor<T>? perSampleWeights = null)
     {
+        using var pass = BeginForward();
         int bags = Validate(input, offsets, perSampleWeights, ref _bounds);
         var idx = input.AsReadOnlySpan();
         if (MaxNorm is double m) EmbeddingOps.RenormRows<T>(Weight.Data, EmbeddingDim, idx, m, NormType);
@@ -135,6 +138,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
         _hasWeights = perSampleWeights is not null;
         _inputShape = EmbeddingOps.CachedShape(ref _inputShape, input.Lengths);
         if (_hasWeights) a.CopyTo(_weights.GetSpan(a.Length));
+        pass.Complete(output.AsReadOnlySpan(), "output");
         return output;
     }
 
@@ -164,6 +168,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
             if (offsets is not null)
                 throw new ArgumentException($"offsets must be null when input is 2-D (each row is a bag), got offsets of shape {Shapes.Format(offsets.Lengths)}.", nameof(offsets));
             bags = checked((int)input.Lengths[0]);
+            CheckOutputSize(bags, nameof(input));
             int len = checked((int)input.Lengths[1]);
             var b = EmbeddingOps.IntBuffer(ref bounds, bags + 1);
             for (int i = 0; i <= bags; i++) b[i] = i * len;
@@ -187,7 +192,10 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
                 if (i > 0 && off[i] < off[i - 1])
                     throw new ArgumentException($"offsets must be non-decreasing: offsets[{i}] = {off[i]} < offsets[{i - 1}] = {off[i - 1]}.", nameof(offsets));
             }
+            if (IncludeLastOffset && off[^1] != n)
+                throw new ArgumentException($"offsets[{off.Length - 1}] = {off[^1]} must equal the input length {n} with includeLastOffset (it ends the last bag; the rest of the input would be dropped).", nameof(offsets));
             bags = IncludeLastOffset ? off.Length - 1 : off.Length;
+            CheckOutputSize(bags, nameof(offsets));
             var b = EmbeddingOps.IntBuffer(ref bounds, bags + 1);
             off[..bags].CopyTo(b);
             b[bags] = IncludeLastOffset ? off[bags] : n;
@@ -205,6 +213,9 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
         EmbeddingOps.ValidateIndices(input.AsReadOnlySpan(), NumEmbeddings, nameof(input));
         return bags;
     }
+
+    // The [B, D] output (and Max's arg-max) must fit in one array; B comes from the argument named here.
+    private void CheckOutputSize(int bags, string name) => Guard.ElementCount(bags, EmbeddingDim, name, "the number of bags", "embeddingDim");
 
     private void Reduce(ReadOnlySpan<int> idx, ReadOnlySpan<int> bounds, ReadOnlySpan<T> a, bool weighted, Span<T> y, Span<int> argMax, double? renormOnTheFly)
     {
@@ -228,7 +239,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
                     for (int j = 0; j < d; j++)
                     {
                         T v = row[j] * scale;
-                        if (count == 0 || v > yb[j]) { yb[j] = v; am[j] = i; }
+                        if (count == 0 || v > yb[j] || (T.IsNaN(v) && !T.IsNaN(yb[j]))) { yb[j] = v; am[j] = i; }
                     }
                     count++;
                 }
@@ -257,7 +268,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
     /// <param name="dOutput">∂L/∂output [B, D].</param>
     public Tensor<T>? Backward(Tensor<T> dOutput)
     {
-        if (_count < 0) throw new InvalidOperationException("Backward called before Forward.");
+        using var pass = BeginBackward();
         Guard.Shape(dOutput, _outputShape!, nameof(dOutput));
         ReadOnlySpan<int> idx = _indices.AsSpan(0, _count);
         ReadOnlySpan<int> bounds = _bounds.AsSpan(0, _bags + 1);
@@ -301,6 +312,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
                 else TensorPrimitives.MultiplyAdd(dyb, factor, g, g);
             }
         }
+        if (dWeights is null) pass.Complete(); else pass.Complete(dWeights.AsReadOnlySpan(), "dPerSampleWeights");
         return dWeights;
     }
 }

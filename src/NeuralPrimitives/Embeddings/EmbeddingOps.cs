@@ -40,6 +40,14 @@ internal static class EmbeddingOps
         return p < 0 ? p + rows : p;
     }
 
+    /// <summary>Checks the table sizes (each ≥ 1, and V × D elements fit in one array).</summary>
+    public static void ValidateTableSize(int numEmbeddings, int embeddingDim)
+    {
+        Guard.Positive(numEmbeddings);
+        Guard.Positive(embeddingDim);
+        Guard.ElementCount(numEmbeddings, embeddingDim, nameof(numEmbeddings), nameof(numEmbeddings), nameof(embeddingDim));
+    }
+
     /// <summary>Checks maxNorm/normType as PyTorch would accept them.</summary>
     public static void ValidateNorm(double? maxNorm, double normType)
     {

@@ -1,6 +1,8 @@
 // Element-wise activations, forward and backward (∂L/∂x = ∂L/∂y ⊙ f'(x)).
 //
-//   ReLU      y = max(x, 0)                       f' = 1[x > 0]            (0 at x = 0, as PyTorch)
+//   ReLU      y = max(x, 0)                       f' = 1[x > 0]            (0 at x = 0, as PyTorch; a NaN
+//                                                                          input passes dy through, as PyTorch's
+//                                                                          "0 where x ≤ 0" does)
 //   Tanh      y = tanh x                          f' = 1 − y²
 //   Sigmoid   y = σ(x) = 1/(1+e⁻ˣ)                f' = y(1 − y)
 //   SiLU      y = x·σ(x)                          f' = σ(x)·(1 + x(1 − σ(x)))
@@ -8,7 +10,8 @@
 //   GELU tanh y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³)
 //             f' = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²)
 // Backward takes the forward input x (and, for tanh and sigmoid, the output y, which is cheaper).
-// x, y, dy, dx are equal-length spans; dx may alias dy.
+// x, y, dy, dx are equal-length spans; dx may alias dy. The SIMD backward passes share one driver loop
+// (a Vector<T> body and a scalar tail) and differ only in a small gradient struct holding f' both ways.
 namespace NeuralPrimitives;
 
 /// <summary>How GELU is computed (PyTorch's <c>approximate</c> argument).</summary>
@@ -34,19 +37,9 @@ public static class Activations
         TensorPrimitives.Max(x, T.Zero, y);
     }
 
-    /// <summary>dx = dy where x &gt; 0, else 0.</summary>
+    /// <summary>dx = 0 where x ≤ 0, else dy (so a NaN x passes dy, as in PyTorch).</summary>
     public static void ReluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        CheckBackward(x.Length, dy.Length, dx.Length);
-        int i = 0;
-        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
-            for (; i <= x.Length - Vector<T>.Count; i += Vector<T>.Count)
-            {
-                var mask = Vector.GreaterThan(new Vector<T>(x[i..]), Vector<T>.Zero);
-                Vector.ConditionalSelect(mask, new Vector<T>(dy[i..]), Vector<T>.Zero).CopyTo(dx[i..]);
-            }
-        for (; i < x.Length; i++) dx[i] = x[i] > T.Zero ? dy[i] : T.Zero;
-    }
+        => Backward<T, ReluGrad<T>>(x, dy, dx);
 
     /// <summary>y = tanh x.</summary>
     public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IBinaryFloatingPointIeee754<T>
@@ -57,17 +50,7 @@ public static class Activations
 
     /// <summary>dx = dy ⊙ (1 − y²), from the output y = tanh x.</summary>
     public static void TanhBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        CheckBackward(y.Length, dy.Length, dx.Length);
-        int i = 0;
-        if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
-            for (; i <= y.Length - Vector<T>.Count; i += Vector<T>.Count)
-            {
-                var yv = new Vector<T>(y[i..]);
-                (new Vector<T>(dy[i..]) * (Vector<T>.One - yv * yv)).CopyTo(dx[i..]);
-            }
-        for (; i < y.Length; i++) dx[i] = dy[i] * (T.One - y[i] * y[i]);
-    }
+        => Backward<T, TanhGrad<T>>(y, dy, dx);
 
     /// <summary>y = σ(x).</summary>
     public static void Sigmoid<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IBinaryFloatingPointIeee754<T>
@@ -78,16 +61,44 @@ public static class Activations
 
     /// <summary>dx = dy ⊙ y(1 − y), from the output y = σ(x).</summary>
     public static void SigmoidBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        => Backward<T, SigmoidGrad<T>>(y, dy, dx);
+
+    /// <summary>dx = f'(saved) ⊙ dy, where the gradient struct knows f' (at x or at y) for a vector and for one element.</summary>
+    private interface IGradient<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        CheckBackward(y.Length, dy.Length, dx.Length);
+        static abstract Vector<T> Invoke(Vector<T> saved, Vector<T> dy);
+        static abstract T Invoke(T saved, T dy);
+    }
+
+    private readonly struct ReluGrad<T> : IGradient<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        public static Vector<T> Invoke(Vector<T> x, Vector<T> dy) => Vector.ConditionalSelect(Vector.LessThanOrEqual(x, Vector<T>.Zero), Vector<T>.Zero, dy);
+        public static T Invoke(T x, T dy) => x <= T.Zero ? T.Zero : dy;
+    }
+
+    private readonly struct TanhGrad<T> : IGradient<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        public static Vector<T> Invoke(Vector<T> y, Vector<T> dy) => dy * (Vector<T>.One - y * y);
+        public static T Invoke(T y, T dy) => dy * (T.One - y * y);
+    }
+
+    private readonly struct SigmoidGrad<T> : IGradient<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        public static Vector<T> Invoke(Vector<T> y, Vector<T> dy) => dy * y * (Vector<T>.One - y);
+        public static T Invoke(T y, T dy) => dy * y * (T.One - y);
+    }
+
+    // The shared loop: whole vectors, then the scalar tail. Each vector of dy is read before dx is written, so dx may alias dy.
+    private static void Backward<T, TGrad>(ReadOnlySpan<T> saved, ReadOnlySpan<T> dy, Span<T> dx)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where TGrad : struct, IGradient<T>
+    {
+        CheckBackward(saved.Length, dy.Length, dx.Length);
         int i = 0;
         if (Vector.IsHardwareAccelerated && Vector<T>.IsSupported)
-            for (; i <= y.Length - Vector<T>.Count; i += Vector<T>.Count)
-            {
-                var yv = new Vector<T>(y[i..]);
-                (new Vector<T>(dy[i..]) * yv * (Vector<T>.One - yv)).CopyTo(dx[i..]);
-            }
-        for (; i < y.Length; i++) dx[i] = dy[i] * y[i] * (T.One - y[i]);
+            for (; i <= saved.Length - Vector<T>.Count; i += Vector<T>.Count)
+                TGrad.Invoke(new Vector<T>(saved[i..]), new Vector<T>(dy[i..])).CopyTo(dx[i..]);
+        for (; i < saved.Length; i++) dx[i] = TGrad.Invoke(saved[i], dy[i]);
     }
 
     /// <summary>y = x·σ(x).</summary>
@@ -112,6 +123,7 @@ public static class Activations
     /// <summary>GELU, exact or tanh-approximated.</summary>
     public static void Gelu<T>(ReadOnlySpan<T> x, Span<T> y, GeluApproximation approximate = GeluApproximation.None) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
+        CheckApproximation(approximate);
         Guard.Length(y.Length, x.Length, nameof(y));
         for (int i = 0; i < x.Length; i++)
         {
@@ -126,6 +138,7 @@ public static class Activations
     /// <summary>dx = dy ⊙ GELU'(x).</summary>
     public static void GeluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, GeluApproximation approximate = GeluApproximation.None) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
+        CheckApproximation(approximate);
         CheckBackward(x.Length, dy.Length, dx.Length);
         for (int i = 0; i < x.Length; i++)
         {
@@ -143,6 +156,13 @@ public static class Activations
             }
             dx[i] = dy[i] * T.CreateTruncating(d);
         }
+    }
+
+    /// <summary>Throws unless <paramref name="approximate"/> is a defined <see cref="GeluApproximation"/> (a cast integer is not).</summary>
+    internal static void CheckApproximation(GeluApproximation approximate, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(approximate))] string? name = null)
+    {
+        if (!Enum.IsDefined(approximate))
+            throw new ArgumentOutOfRangeException(name, approximate, $"{name} must be GeluApproximation.None or GeluApproximation.Tanh, got {(int)approximate}.");
     }
 
     private static void CheckBackward(int xLength, int dyLength, int dxLength)

@@ -6,7 +6,9 @@
 //     B is [k×n] with ldb ≥ n, or (transposeB) stored as [n×k] with ldb ≥ k
 //     C is [m×n] with ldc ≥ n
 //   beta = 0 overwrites C (whatever it held, NaN included), as BLAS does.
-//   k = 0 gives C = beta·C.
+//   k = 0 gives C = beta·C; m = 0 or n = 0 does nothing.
+//   C must not share memory with A or B (the product reads them while it writes C): an overlap
+//   of the elements each matrix spans is an ArgumentException.
 //
 // Backward of Y = X·Wᵀ (Linear):  dX = dY·W  (NN),  dW += dYᵀ·X  (TN).
 //
@@ -38,11 +40,15 @@ public static partial class Gemm
     /// <param name="beta">Scale of the existing C (0 overwrites).</param>
     /// <param name="c">Matrix C, updated in place.</param>
     /// <param name="ldc">Row stride of C.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A size is negative or a leading dimension is smaller than its row.</exception>
+    /// <exception cref="ArgumentException">A span is too short for its matrix, or <paramref name="c"/> overlaps <paramref name="a"/> or <paramref name="b"/>.</exception>
     public static void Multiply<T>(bool transposeA, bool transposeB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        Validate(transposeA, transposeB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        var (aSpan, bSpan, cSpan) = Validate(transposeA, transposeB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        CheckNoOverlap(a[..aSpan], c[..cSpan], "a");
+        CheckNoOverlap(b[..bSpan], c[..cSpan], "b");
         if (m == 0 || n == 0) return;
         if (typeof(T) == typeof(float))
             MultiplyFloat(transposeA, transposeB, m, n, k, float.CreateTruncating(alpha),
@@ -58,13 +64,20 @@ public static partial class Gemm
             Reference(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     }
 
-    /// <summary>Dense form: leading dimensions equal the stored row lengths.</summary>
+    /// <summary>
+    /// Dense form: each matrix is stored with no gaps (leading dimensions equal the stored row lengths). Empty products
+    /// (m, n or k = 0) are accepted: k = 0 gives C = beta·C.
+    /// </summary>
     public static void Multiply<T>(bool transposeA, bool transposeB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, ReadOnlySpan<T> b, T beta, Span<T> c)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
-        => Multiply(transposeA, transposeB, m, n, k, alpha, a, transposeA ? m : k, b, transposeB ? k : n, beta, c, n);
+        => Multiply(transposeA, transposeB, m, n, k, alpha, a, DenseStride(transposeA ? m : k), b, DenseStride(transposeB ? k : n), beta, c, DenseStride(n));
 
-    internal static void Validate(bool transposeA, bool transposeB, int m, int n, int k,
+    // The row stride of a dense matrix: its row length, or 1 for an empty row (a stride is at least 1, as in BLAS).
+    private static int DenseStride(int rowLength) => Math.Max(1, rowLength);
+
+    /// <summary>Checks the sizes and strides; returns how many elements of each span the product touches.</summary>
+    internal static (int A, int B, int C) Validate(bool transposeA, bool transposeB, int m, int n, int k,
         int aLength, int lda, int bLength, int ldb, int cLength, int ldc)
     {
         Guard.NonNegative(m);
@@ -72,18 +85,28 @@ public static partial class Gemm
         Guard.NonNegative(k);
         int aRows = transposeA ? k : m, aCols = transposeA ? m : k;
         int bRows = transposeB ? n : k, bCols = transposeB ? k : n;
-        CheckMatrix("a", "lda", aRows, aCols, aLength, lda);
-        CheckMatrix("b", "ldb", bRows, bCols, bLength, ldb);
-        CheckMatrix("c", "ldc", m, n, cLength, ldc);
+        return (CheckMatrix("a", "lda", aRows, aCols, aLength, lda),
+                CheckMatrix("b", "ldb", bRows, bCols, bLength, ldb),
+                CheckMatrix("c", "ldc", m, n, cLength, ldc));
     }
 
-    private static void CheckMatrix(string name, string ldName, int rows, int cols, int length, int ld)
+    private static int CheckMatrix(string name, string ldName, int rows, int cols, int length, int ld)
     {
         if (ld < Math.Max(1, cols))
             throw new ArgumentOutOfRangeException(ldName, ld, $"{ldName} must be ≥ max(1, {cols}) for a {rows}×{cols} {name}, got {ld}.");
         long needed = rows == 0 || cols == 0 ? 0 : (long)(rows - 1) * ld + cols;
         if (length < needed)
             throw new ArgumentException($"{name} is too short for a {rows}×{cols} matrix with {ldName} = {ld}: expected at least {needed} elements, got {length}.", name);
+        return (int)needed;
+    }
+
+    // The kernels read A and B while they write C: shared memory would mix inputs with partial results.
+    private static void CheckNoOverlap<T>(ReadOnlySpan<T> input, ReadOnlySpan<T> c, string inputName)
+    {
+        if (input.Overlaps(c))
+            throw new ArgumentException(
+                $"c overlaps {inputName}: the {c.Length} elements of C share memory with the {input.Length} elements of {inputName.ToUpperInvariant()} it spans, " +
+                $"and the product reads {inputName.ToUpperInvariant()} while it writes C. Write C into a separate buffer (or copy {inputName} first).", "c");
     }
 
     /// <summary>The textbook triple loop, kept as the executable definition and for other element types.</summary>

@@ -1,7 +1,8 @@
 // Module wrappers for the parameter-free functions of Kernels/Activations.cs and
 // Kernels/Softmax.cs (PyTorch's nn.ReLU, nn.GELU, nn.Tanh, nn.Sigmoid, nn.SiLU, nn.Softmax(-1),
 // nn.LogSoftmax(-1)). The equations live with the kernels; these classes only cache the
-// tensor that backward needs (the input, or the output where that is cheaper).
+// tensor that backward needs (the input, or the output where that is cheaper). An empty tensor
+// (a zero anywhere in its shape, e.g. [2, 0]) gives an empty result, as in PyTorch.
 namespace NeuralPrimitives;
 
 /// <summary>
@@ -31,10 +32,12 @@ public abstract class FunctionLayer<T> : Module<T>, ILayer<T> where T : unmanage
     /// <inheritdoc />
     public Tensor<T> Forward(Tensor<T> input)
     {
+        using var pass = BeginForward();
         Guard.MinRank(input, 1, nameof(input));
         var output = _output.Get(input.Lengths);
-        Apply(input.AsReadOnlySpan(), output.AsSpan(), (int)input.Lengths[^1]);
+        Run(input, output);
         _input = input;
+        pass.Complete(output.AsReadOnlySpan(), "output");
         return output;
     }
 
@@ -43,18 +46,27 @@ public abstract class FunctionLayer<T> : Module<T>, ILayer<T> where T : unmanage
     {
         Guard.MinRank(input, 1, nameof(input));
         var output = Tensor.Create(new T[input.FlattenedLength], input.Lengths);
-        Apply(input.AsReadOnlySpan(), output.AsSpan(), (int)input.Lengths[^1]);
+        Run(input, output);
         return output;
+    }
+
+    private void Run(Tensor<T> input, Tensor<T> output)
+    {
+        var x = input.AsReadOnlySpan();
+        if (!x.IsEmpty) Apply(x, output.AsSpan(), (int)input.Lengths[^1]);
     }
 
     /// <inheritdoc />
     public Tensor<T> Backward(Tensor<T> dOutput)
     {
-        var input = _input ?? throw new InvalidOperationException("Backward called before Forward.");
+        using var pass = BeginBackward();
+        var input = _input!;
         Guard.SameShape(input, dOutput, nameof(dOutput));
+        var dy = dOutput.AsReadOnlySpan();
         var dInput = _dInput.Get(input.Lengths);
-        var cached = BackwardUsesOutput ? _output.Array.AsSpan(0, (int)input.FlattenedLength) : input.AsReadOnlySpan();
-        Derivative(cached, dOutput.AsReadOnlySpan(), dInput.AsSpan(), (int)input.Lengths[^1]);
+        var cached = BackwardUsesOutput ? _output.Array.AsSpan(0, dy.Length) : input.AsReadOnlySpan();
+        if (!dy.IsEmpty) Derivative(cached, dy, dInput.AsSpan(), (int)input.Lengths[^1]);
+        pass.Complete(dInput.AsReadOnlySpan(), "dInput");
         return dInput;
     }
 }
@@ -109,11 +121,18 @@ public sealed class Silu<T> : FunctionLayer<T> where T : unmanaged, IBinaryFloat
 
 /// <summary>GELU, exact or tanh-approximated (PyTorch's <c>nn.GELU(approximate=...)</c>).</summary>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-/// <param name="approximate">Exact (default, as PyTorch) or the tanh approximation.</param>
-public sealed class Gelu<T>(GeluApproximation approximate = GeluApproximation.None) : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+public sealed class Gelu<T> : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
+    /// <summary>Creates the layer.</summary>
+    /// <param name="approximate">Exact (default, as PyTorch) or the tanh approximation.</param>
+    public Gelu(GeluApproximation approximate = GeluApproximation.None)
+    {
+        Activations.CheckApproximation(approximate);
+        Approximate = approximate;
+    }
+
     /// <summary>The GELU variant in use.</summary>
-    public GeluApproximation Approximate { get; } = approximate;
+    public GeluApproximation Approximate { get; }
     /// <inheritdoc />
     protected override bool BackwardUsesOutput => false;
     /// <inheritdoc />

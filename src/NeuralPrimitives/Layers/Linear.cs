@@ -35,6 +35,7 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
     {
         Guard.Positive(inFeatures);
         Guard.Positive(outFeatures);
+        Guard.ElementCount(outFeatures, inFeatures, nameof(inFeatures), "outFeatures", nameof(inFeatures));
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         rng ??= Rng.Default;
@@ -85,8 +86,7 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
     public Tensor<T> Forward(Tensor<T> input)
     {
         using var pass = BeginForward();
-        Guard.LastDim(input, InFeatures, nameof(input));
-        var output = _output.Get(Shapes.WithLast(input.Lengths, OutFeatures));
+        var output = _output.Get(OutputShape(input));
         Compute(input.AsReadOnlySpan(), output.AsSpan());
         _input = input;
         pass.Complete(output.AsReadOnlySpan(), "output");
@@ -96,16 +96,24 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
     /// <inheritdoc />
     public Tensor<T> Infer(Tensor<T> input)
     {
-        Guard.LastDim(input, InFeatures, nameof(input));
-        var output = Tensor.Create(new T[input.FlattenedLength / InFeatures * OutFeatures], Shapes.WithLast(input.Lengths, OutFeatures));
+        var shape = OutputShape(input);
+        var output = Tensor.Create(new T[Shapes.Product(shape)], shape);
         Compute(input.AsReadOnlySpan(), output.AsSpan());
         return output;
+    }
+
+    // [..., in] → [..., out], checking that the output fits in one array (rows × out can overflow even when rows × in does not).
+    private nint[] OutputShape(Tensor<T> input)
+    {
+        Guard.LastDim(input, InFeatures, nameof(input));
+        Guard.ElementCount(input.FlattenedLength / InFeatures, OutFeatures, nameof(input), "the output's rows", "outFeatures");
+        return Shapes.WithLast(input.Lengths, OutFeatures);
     }
 
     private void Compute(ReadOnlySpan<T> x, Span<T> y)
     {
         int rows = x.Length / InFeatures;
-        Gemm.Multiply(false, true, rows, OutFeatures, InFeatures, T.One, x, Weight.Data, T.Zero, y);
+        Gemm.Multiply(transposeA: false, transposeB: true, rows, OutFeatures, InFeatures, T.One, x, Weight.Data, T.Zero, y);
         if (Bias is null) return;
         for (int r = 0; r < rows; r++)
         {
@@ -124,9 +132,9 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
         var dy = dOutput.AsReadOnlySpan();
         int rows = x.Length / InFeatures;
         var dInput = _dInput.Get(input.Lengths);
-        Gemm.Multiply(false, false, rows, InFeatures, OutFeatures, T.One, dy, Weight.Data, T.Zero, dInput.AsSpan());
+        Gemm.Multiply(transposeA: false, transposeB: false, rows, InFeatures, OutFeatures, T.One, dy, Weight.Data, T.Zero, dInput.AsSpan());
         if (Weight.RequiresGrad)
-            Gemm.Multiply(true, false, OutFeatures, InFeatures, rows, T.One, dy, x, T.One, Weight.Grad.AsSpan());
+            Gemm.Multiply(transposeA: true, transposeB: false, OutFeatures, InFeatures, rows, T.One, dy, x, T.One, Weight.Grad.AsSpan());
         if (Bias is { RequiresGrad: true })
             for (int r = 0; r < rows; r++)
                 TensorPrimitives.Add(Bias.Grad, dy.Slice(r * OutFeatures, OutFeatures), Bias.Grad);

@@ -45,6 +45,54 @@ public class GradientCheckTests
         Assert.Contains("FAIL weight", r.ToString());
     }
 
+    // y = x (identity); Backward returns the gradient computed by `analytic`, Forward may poison the loss.
+    private static GradientCheckProblem Identity(Func<double[], double[]> analytic, Func<double[], double[]>? forward = null)
+    {
+        var x = new double[] { 0.3, -1.2, 2.0 };
+        return new GradientCheckProblem
+        {
+            Inputs = [("x", x)],
+            Parameters = [],
+            Forward = () => [forward is null ? (double[])x.Clone() : forward(x)],
+            Backward = d => [analytic(d[0])],
+        };
+    }
+
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    public void NonFiniteAnalyticGradientFails(double bad)
+    {
+        var r = GradientCheck.Run(Identity(d => { var g = (double[])d.Clone(); g[1] = bad; return g; }));
+        Assert.False(r.Passed, r.ToString());
+        Assert.Equal(1, r.Tensors[0].WorstIndex);
+        Assert.Equal(bad, r.Tensors[0].Analytic);
+    }
+
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(double.PositiveInfinity)]
+    public void NonFiniteNumericGradientFails(double bad)
+    {
+        // The loss blows up to NaN or ∞ just above x[2] = 2 (a forward that overflows there): the numeric gradient of
+        // x[2] is not finite, and the check fails there even though the analytic gradient is the right one elsewhere.
+        var r = GradientCheck.Run(Identity(d => (double[])d.Clone(), x => x.Select((v, i) => i == 2 && v > 2.0 ? bad : v).ToArray()));
+        Assert.False(r.Passed, r.ToString());
+        Assert.Equal(2, r.Tensors[0].WorstIndex);
+        Assert.False(double.IsFinite(r.Tensors[0].Numeric));
+    }
+
+    [Fact]
+    public void BadOptionsAreRejected()
+    {
+        var p = Identity(d => d);
+        foreach (var o in new[] { new GradientCheckOptions { Epsilon = 0 }, new GradientCheckOptions { Epsilon = double.NaN },
+                     new GradientCheckOptions { AbsoluteTolerance = double.NaN }, new GradientCheckOptions { RelativeTolerance = -1 },
+                     new GradientCheckOptions { MaxElementsPerTensor = -1 } })
+            Assert.Equal("options", Assert.Throws<ArgumentOutOfRangeException>(() => GradientCheck.Run(p, o)).ParamName);
+        Assert.True(GradientCheck.Run(p).Passed);
+    }
+
     [Fact]
     public void WrongInputGradientIsCaught()
     {

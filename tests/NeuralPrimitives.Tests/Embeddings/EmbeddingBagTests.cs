@@ -212,6 +212,29 @@ public class EmbeddingBagTests
     }
 
     [Fact]
+    public void IncludeLastOffsetMustEndAtTheInputLength()
+    {
+        var bag = new EmbeddingBag<double>(10, 2, EmbeddingBagMode.Sum, includeLastOffset: true, rng: new Rng(1));
+        var input = Ints([1, 2, 3, 4], 4);
+        var e = Assert.Throws<ArgumentException>(() => bag.Forward(input, Ints([0, 1, 3], 3)));
+        Assert.Equal("offsets", e.ParamName); Assert.Contains("offsets[2] = 3 must equal the input length 4", e.Message);
+        Assert.Throws<ArgumentException>(() => bag.Infer(input, Ints([0, 2], 2)));
+        var y = bag.Forward(input, Ints([0, 1, 4], 3)).ToArray(); // bags {1}, {2, 3, 4}
+        var w = bag.Weight.Data;
+        Assert.Equal([w[2], w[3], w[4] + w[6] + w[8], w[5] + w[7] + w[9]], y);
+    }
+
+    [Fact]
+    public void ManyBagsTimesTheWidthMustFitInOneArray()
+    {
+        var bag = new EmbeddingBag<float>(3, 100000);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => bag.Infer(Ints([], 0), Ints(new int[30000], 30000)));
+        Assert.Equal("offsets", e.ParamName); Assert.Contains("30,000 × 100,000", e.Message);
+        var e2 = Assert.Throws<ArgumentOutOfRangeException>(() => bag.Forward(Ints([], 30000, 0)));
+        Assert.Equal("input", e2.ParamName);
+    }
+
+    [Fact]
     public void BadIndicesAndWeightsAreRejected()
     {
         var bag = new EmbeddingBag<float>(10, 3);

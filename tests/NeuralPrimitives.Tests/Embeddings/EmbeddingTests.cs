@@ -113,6 +113,32 @@ public class EmbeddingTests
         TestData.AssertClose<double>(reference, fromSparse, 1e-12, 1e-12, "sparse");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ScaleGradByFreqCountsEachBackwardOnItsOwn(bool sparse)
+    {
+        // Two steps with different indices accumulate two per-batch scaled gradients: the second step's counts
+        // must start from zero (a count left over from step one would shrink step two's rows).
+        const int v = 6, d = 3;
+        int[] idx1 = [2, 2, 5, 2], idx2 = [2, 5, 5, 1, 0];
+        var rng = new Rng(11);
+        double[] dy1 = TestData.Normal(rng, idx1.Length * d), dy2 = TestData.Normal(rng, idx2.Length * d);
+        var emb = new Embedding<double>(v, d, scaleGradByFreq: true, sparse: sparse, rng: new Rng(1));
+        emb.Forward(Ints(idx1, 4)); emb.Backward(Tensor.Create(dy1, [4, d]));
+        emb.Forward(Ints(idx2, 5)); emb.Backward(Tensor.Create(dy2, [5, d]));
+        var expected = ReferenceGrad(idx1, dy1, v, d, null, freq: true).Zip(ReferenceGrad(idx2, dy2, v, d, null, freq: true), (a, b) => a + b).ToArray();
+        var g = new double[v * d];
+        emb.Weight.CopyGradTo(g);
+        TestData.AssertClose<double>(expected, g, 1e-14, 1e-14, "two steps");
+
+        var fresh = new Embedding<double>(v, d, scaleGradByFreq: true, sparse: sparse, rng: new Rng(1)); // the second step alone
+        fresh.Forward(Ints(idx2, 5)); fresh.Backward(Tensor.Create(dy2, [5, d]));
+        var g2 = new double[v * d];
+        fresh.Weight.CopyGradTo(g2);
+        TestData.AssertClose<double>(ReferenceGrad(idx2, dy2, v, d, null, freq: true), g2, 1e-14, 1e-14, "fresh");
+    }
+
     [Fact]
     public void MatchesPyTorchWithPaddingAndMaxNorm()
     {

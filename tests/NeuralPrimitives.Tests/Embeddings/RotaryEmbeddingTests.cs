@@ -141,6 +141,69 @@ public class RotaryEmbeddingTests
     }
 
     [Fact]
+    public void FarPositionsAreComputedWithoutGrowingTheCache()
+    {
+        // Offset 2.1 M used to grow the cache to 2.1 M positions (3 GB, 14 s); past maxCachedPositions a row's angles are computed on the fly.
+        var rng = new Rng(4);
+        var x = TestData.Tensor<double>(rng, 2, 3, 64);
+        var rope = new RotaryEmbedding<double>(64, initialPositions: 8, maxCachedPositions: 64);
+        rope.Infer(x, 2_100_000); // warm up
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var y = rope.Infer(x, 2_100_000);
+        Assert.InRange(GC.GetAllocatedBytesForCurrentThread() - before, 0, 16 * 1024);
+        TestData.AssertClose<double>(Reference(x.ToArray(), 3, 64, 2_100_000, RotaryStyle.RotateHalf), y.AsReadOnlySpan(), 1e-9, 1e-9);
+        // Training at far positions: Backward is the inverse rotation, and a warm step allocates nothing.
+        var dx = rope.Backward(rope.Forward(x, int.MaxValue - 3));
+        TestData.AssertClose<double>(x.ToArray(), dx.AsReadOnlySpan(), 1e-12);
+        Assert.Equal(0, Allocations.SteadyStateBytes(() => rope.Backward(rope.Forward(x, 1_000_000)), warmup: 5, steps: 5));
+    }
+
+    [Theory]
+    [InlineData(RotaryStyle.RotateHalf)]
+    [InlineData(RotaryStyle.Interleaved)]
+    public void CachedAndComputedPositionsAgreeExactly(RotaryStyle style)
+    {
+        // Positions 5..10 with a cache of 8: 5..7 from the cache, 8..10 computed; a large cache stores them all.
+        var x = TestData.Tensor<float>(new Rng(6), 4, 6, 16);
+        var small = new RotaryEmbedding<float>(16, style: style, initialPositions: 8, maxCachedPositions: 8);
+        var large = new RotaryEmbedding<float>(16, style: style, initialPositions: 64);
+        Assert.Equal(large.Infer(x, 5).ToArray(), small.Infer(x, 5).ToArray());
+        var dy = TestData.Tensor<float>(new Rng(7), 4, 6, 16);
+        small.Forward(x, 5); large.Forward(x, 5);
+        Assert.Equal(large.Backward(dy).ToArray(), small.Backward(dy).ToArray());
+    }
+
+    [Fact]
+    public void PositionsPastIntAndBadCacheSizesAreRejected()
+    {
+        var rope = new RotaryEmbedding<float>(4);
+        var x = Tensor.Create(new float[8], [2, 4]);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => rope.Forward(x, int.MaxValue));
+        Assert.Equal("positionOffset", e.ParamName); Assert.Contains("2147483647 + 2", e.Message); Assert.Contains("2,147,483,647", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => rope.Infer(x, int.MaxValue - 1));
+        Assert.Equal(2, rope.Infer(x, int.MaxValue - 2).Lengths[0]); // the last positions are int.MaxValue − 2 and − 1
+        Assert.Equal("initialPositions", Assert.Throws<ArgumentOutOfRangeException>(() => new RotaryEmbedding<float>(4, initialPositions: 100, maxCachedPositions: 99)).ParamName);
+        var big = Assert.Throws<ArgumentOutOfRangeException>(() => new RotaryEmbedding<float>(65536, maxCachedPositions: 100000));
+        Assert.Equal("maxCachedPositions", big.ParamName); Assert.Contains("100,000 × 32,768", big.Message);
+        Assert.Equal("style", Assert.Throws<ArgumentOutOfRangeException>(() => new RotaryEmbedding<float>(4, style: (RotaryStyle)7)).ParamName);
+    }
+
+    [Fact]
+    public void ApplyInPlaceEqualsApplyIntoAnotherTensorAndPartialOverlapIsRejected()
+    {
+        var rope = new RotaryEmbedding<double>(8);
+        var data = TestData.Normal(new Rng(3), 3 * 8);
+        var x = Tensor.Create((double[])data.Clone(), [3, 8]);
+        var y = Tensor.Create(new double[24], [3, 8]);
+        rope.Apply(x, y, 4);
+        rope.Apply(x, x, 4); // in place
+        Assert.Equal(y.ToArray(), x.ToArray());
+        var buf = new double[32];
+        var e = Assert.Throws<ArgumentException>(() => rope.Apply(Tensor.Create(buf, 0, [3, 8], default), Tensor.Create(buf, 8, [3, 8], default)));
+        Assert.Equal("destination", e.ParamName); Assert.Contains("offset of 8", e.Message);
+    }
+
+    [Fact]
     public void BadInputIsRejected()
     {
         var odd = Assert.Throws<ArgumentOutOfRangeException>(() => new RotaryEmbedding<float>(7));

@@ -56,4 +56,61 @@ public class GemmArgumentTests
         Assert.Equal("b", e.ParamName);
         Assert.Contains("got 3", e.Message);
     }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void DenseOverloadAcceptsEmptyProducts(bool ta, bool tb)
+    {
+        // k = 0: C = beta·C (no lda/ldb for the caller to get wrong); beta = 0 still overwrites NaN.
+        float[] c = [1, 2, 3, 4, 5, 6];
+        Gemm.Multiply(ta, tb, 2, 3, 0, 1f, [], [], 2f, c);
+        Assert.Equal([2f, 4, 6, 8, 10, 12], c);
+        float[] nan = [float.NaN, 1, 2, 3, 4, float.PositiveInfinity];
+        Gemm.Multiply(ta, tb, 2, 3, 0, 1f, [], [], 0f, nan);
+        Assert.Equal(new float[6], nan);
+        // n = 0 and m = 0: nothing to compute, C untouched (and nothing read).
+        float[] untouched = [7];
+        Gemm.Multiply(ta, tb, 2, 0, 3, 1f, new float[6], [], 0f, untouched.AsSpan(0, 0));
+        Gemm.Multiply(ta, tb, 0, 2, 3, 1f, [], new float[6], 0f, untouched.AsSpan(0, 0));
+        Gemm.Multiply(ta, tb, 0, 0, 0, 1f, [], [], 0f, []);
+        Assert.Equal([7f], untouched);
+    }
+
+    [Theory]
+    [InlineData(0, 8, 2, "a")]   // A = buf[0..4], C = buf[2..6]: partial overlap
+    [InlineData(0, 8, 0, "a")]   // C is A
+    [InlineData(8, 0, 0, "b")]   // C is B
+    [InlineData(12, 3, 6, "b")]  // B = buf[3..7], C = buf[6..10]: one shared element
+    public void COverlappingAOrBIsRejected(int aStart, int bStart, int cStart, string name)
+    {
+        var buf = new float[32];
+        var e = Assert.Throws<ArgumentException>(() =>
+            Gemm.Multiply(false, false, 2, 2, 2, 1f, buf.AsSpan(aStart, 4), buf.AsSpan(bStart, 4), 0f, buf.AsSpan(cStart, 4)));
+        Assert.Equal("c", e.ParamName);
+        Assert.Contains($"c overlaps {name}", e.Message);
+    }
+
+    [Fact]
+    public void DisjointPartsOfOneArrayAreFine()
+    {
+        float[] buf = [1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0];
+        Gemm.Multiply(false, false, 2, 2, 2, 1f, buf.AsSpan(0, 4), buf.AsSpan(4, 4), 0f, buf.AsSpan(8, 4));
+        Assert.Equal([19f, 22, 43, 50], buf.AsSpan(8, 4).ToArray());
+    }
+
+    [Fact]
+    public void OnlyTheElementsAMatrixSpansCountAsOverlap()
+    {
+        // A is 2×2 with lda = 2 inside a long span: it spans buf[0..4]; C = buf[10..14] lies in the span but not in A.
+        var buf = new double[16];
+        double[] aValues = [1, 2, 3, 4], bValues = [5, 6, 7, 8];
+        aValues.CopyTo(buf, 0);
+        Gemm.Multiply(false, false, 2, 2, 2, 1.0, buf.AsSpan(), 2, bValues, 2, 0.0, buf.AsSpan(10, 4), 2);
+        Assert.Equal([19.0, 22, 43, 50], buf.AsSpan(10, 4).ToArray());
+        // With lda = 12 the same 2×2 A spans buf[0..14], which holds C: rejected.
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(false, false, 2, 2, 2, 1.0, buf.AsSpan(), 12, bValues, 2, 0.0, buf.AsSpan(10, 4), 2));
+    }
 }

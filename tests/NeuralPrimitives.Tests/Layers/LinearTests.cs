@@ -58,6 +58,46 @@ public class LinearTests
     }
 
     [Fact]
+    public void WeightAndBiasGradientsAccumulateOverStepsWithDifferentInputs()
+    {
+        // Independent: dW = Σ_steps dYᵀ·X and db = Σ_steps Σ_rows dY, by loops over both steps.
+        var rng = new Rng(8);
+        var lin = new Linear<double>(4, 3, rng: rng);
+        var steps = Enumerable.Range(0, 2).Select(_ => (X: TestData.Normal(rng, 5 * 4), Dy: TestData.Normal(rng, 5 * 3))).ToArray();
+        var dw = new double[3 * 4];
+        var db = new double[3];
+        foreach (var (x, dy) in steps)
+        {
+            lin.Forward(Tensor.Create(x, [5, 4]));
+            lin.Backward(Tensor.Create(dy, [5, 3]));
+            for (int r = 0; r < 5; r++)
+                for (int o = 0; o < 3; o++)
+                {
+                    db[o] += dy[r * 3 + o];
+                    for (int i = 0; i < 4; i++) dw[o * 4 + i] += dy[r * 3 + o] * x[r * 4 + i];
+                }
+        }
+        TestData.AssertClose<double>(dw, lin.Weight.Grad, 1e-12, 1e-12, "weight.grad");
+        TestData.AssertClose<double>(db, lin.Bias!.Grad, 1e-12, 1e-12, "bias.grad");
+    }
+
+    [Fact]
+    public void SizesWhoseProductOverflowsAreNamed()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new Linear<float>(50000, 50000));
+        Assert.Equal("inFeatures", e.ParamName);
+        Assert.Contains("outFeatures × inFeatures = 50,000 × 50,000", e.Message); Assert.Contains("2,147,483,591", e.Message);
+        // The output rows × outFeatures overflow although the input [65536, 1] is small.
+        var wide = new Linear<float>(1, 65537, bias: false);
+        var x = Tensor.Create(new float[65536], [65536, 1]);
+        foreach (var run in new Action[] { () => wide.Infer(x), () => wide.Forward(x) })
+        {
+            var o = Assert.Throws<ArgumentOutOfRangeException>(run);
+            Assert.Equal("input", o.ParamName); Assert.Contains("65,536 × 65,537", o.Message); Assert.Contains("outFeatures", o.Message);
+        }
+    }
+
+    [Fact]
     public void InitialisationFollowsPyTorchBounds()
     {
         var lin = new Linear<float>(100, 50, rng: new Rng(5));
