@@ -253,7 +253,7 @@ public class CompositionTests
     {
         var lin = new Linear<double>(2, 2);
         var x = Input(1, 3, 2);
-        var h = lin.Forward(lin.Forward(x).ToDenseTensor()); // the second Forward overwrote the first one's cache
+        var h = lin.Forward(Tensor.Create(lin.Forward(x).ToArray(), [3, 2])); // the second Forward overwrote the first one's cache
         lin.Backward(h);
         Assert.Throws<InvalidOperationException>(() => lin.Backward(h));
     }
