@@ -67,6 +67,10 @@ public static class Shapes
         return (Product(lengths[..^1]), (int)lengths[^1]);
     }
 
+    /// <summary>Whether <paramref name="actual"/> equals <paramref name="lengths"/> with its last dimension replaced by <paramref name="last"/> (allocation-free).</summary>
+    public static bool EqualWithLast(ReadOnlySpan<nint> actual, ReadOnlySpan<nint> lengths, int last) =>
+        actual.Length == lengths.Length && lengths.Length > 0 && actual[^1] == last && actual[..^1].SequenceEqual(lengths[..^1]);
+
     /// <summary>Copies a shape, replacing its last dimension.</summary>
     public static nint[] WithLast(ReadOnlySpan<nint> lengths, int last)
     {

@@ -24,6 +24,16 @@ internal sealed class TensorBuffer<T>
         return _tensor;
     }
 
+    /// <summary>
+    /// Returns a tensor shaped like <paramref name="lengths"/> with its last dimension replaced by <paramref name="last"/>
+    /// (a layer's [..., in] → [..., out]); allocates nothing when the shape is the same as last time.
+    /// </summary>
+    public Tensor<T> GetWithLast(ReadOnlySpan<nint> lengths, int last)
+    {
+        if (_tensor is not null && Shapes.EqualWithLast(_tensor.Lengths, lengths, last)) return _tensor;
+        return Get(Shapes.WithLast(lengths, last));
+    }
+
     /// <summary>Returns a span of exactly <paramref name="length"/> elements over a reused array.</summary>
     public Span<T> GetSpan(int length, bool clear = false)
     {

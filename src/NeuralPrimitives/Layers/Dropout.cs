@@ -17,7 +17,6 @@ namespace NeuralPrimitives;
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
 public sealed class Dropout<T> : Module<T>, ILayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly Rng? _rng;
     private readonly T _keepScale;
     private readonly TensorBuffer<T> _mask = new();
     private readonly TensorBuffer<T> _output = new();
@@ -32,12 +31,15 @@ public sealed class Dropout<T> : Module<T>, ILayer<T> where T : unmanaged, IBina
     {
         Guard.InRange(p, 0, 1);
         P = p;
-        _rng = rng;
+        Generator = rng;
         _keepScale = p < 1 ? T.CreateTruncating(1 / (1 - p)) : T.Zero;
     }
 
     /// <summary>The probability of zeroing an element.</summary>
     public double P { get; }
+
+    /// <summary>The random source of the masks; null reads <see cref="Rng.Default"/> at each Forward. Assign a freshly seeded one to reproduce masks.</summary>
+    public Rng? Generator { get; set; }
 
     /// <summary>
     /// Training mode with p &gt; 0: returns x ⊙ mask in a module-owned buffer (a fresh mask per call). Otherwise
@@ -55,7 +57,7 @@ public sealed class Dropout<T> : Module<T>, ILayer<T> where T : unmanaged, IBina
         }
         _lastMask = _mask.Get(input.Lengths);
         var mask = _lastMask.AsSpan();
-        var rng = _rng ?? Rng.Default;
+        var rng = Generator ?? Rng.Default;
         for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextDouble() < P ? T.Zero : _keepScale;
         var output = _output.Get(input.Lengths);
         TensorPrimitives.Multiply(input.AsReadOnlySpan(), mask, output.AsSpan());

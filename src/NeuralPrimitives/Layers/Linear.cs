@@ -86,7 +86,8 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
     public Tensor<T> Forward(Tensor<T> input)
     {
         using var pass = BeginForward();
-        var output = _output.Get(OutputShape(input));
+        CheckInput(input);
+        var output = _output.GetWithLast(input.Lengths, OutFeatures);
         Compute(input.AsReadOnlySpan(), output.AsSpan());
         _input = input;
         pass.Complete(output.AsReadOnlySpan(), "output");
@@ -96,18 +97,18 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
     /// <inheritdoc />
     public Tensor<T> Infer(Tensor<T> input)
     {
-        var shape = OutputShape(input);
+        CheckInput(input);
+        var shape = Shapes.WithLast(input.Lengths, OutFeatures);
         var output = Tensor.Create(new T[Shapes.Product(shape)], shape);
         Compute(input.AsReadOnlySpan(), output.AsSpan());
         return output;
     }
 
     // [..., in] → [..., out], checking that the output fits in one array (rows × out can overflow even when rows × in does not).
-    private nint[] OutputShape(Tensor<T> input)
+    private void CheckInput(Tensor<T> input)
     {
         Guard.LastDim(input, InFeatures, nameof(input));
         Guard.ElementCount(input.FlattenedLength / InFeatures, OutFeatures, nameof(input), "the output's rows", "outFeatures");
-        return Shapes.WithLast(input.Lengths, OutFeatures);
     }
 
     private void Compute(ReadOnlySpan<T> x, Span<T> y)
@@ -127,7 +128,9 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
     {
         using var pass = BeginBackward();
         var input = _input!;
-        Guard.Shape(dOutput, Shapes.WithLast(input.Lengths, OutFeatures), nameof(dOutput));
+        ArgumentNullException.ThrowIfNull(dOutput);
+        if (!Shapes.EqualWithLast(dOutput.Lengths, input.Lengths, OutFeatures))
+            Guard.Shape(dOutput, Shapes.WithLast(input.Lengths, OutFeatures), nameof(dOutput)); // throws, naming both shapes
         var x = input.AsReadOnlySpan();
         var dy = dOutput.AsReadOnlySpan();
         int rows = x.Length / InFeatures;

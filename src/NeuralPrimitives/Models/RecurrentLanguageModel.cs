@@ -70,7 +70,7 @@ public sealed class RecurrentLanguageModel<T> : Module<T>, ILanguageModel<T, Rec
     private readonly Embedding<T> _encoder;
     private readonly RecurrentLayer<T> _rnn;
     private readonly Linear<T> _decoder;
-    private readonly InlineDropout _embeddingDropout = new(), _outputDropout = new();
+    private readonly Dropout<T> _embeddingDropout, _outputDropout;
     private RecurrentLanguageModelState<T>? _trainState; // wraps the rnn's module-owned final state (reused: no allocation per step)
     private Tensor<T>? _logits; // the last Forward's logits (the decoder's buffer): its shape is what Backward expects
 
@@ -110,6 +110,9 @@ public sealed class RecurrentLanguageModel<T> : Module<T>, ILanguageModel<T, Rec
             _ => throw new ArgumentOutOfRangeException(nameof(rnnType), rnnType, $"{nameof(rnnType)} must be Lstm, Gru, RnnTanh or RnnRelu, got {(int)rnnType}."),
         });
         _decoder = RegisterModule("decoder", new Linear<T>(hiddenSize, vocabularySize, rng: rng));
+        // Two instances (one module may serve once per step); they hold no parameters, so the state_dict is PyTorch's.
+        _embeddingDropout = RegisterModule("embedding_drop", new Dropout<T>(embeddingDropout));
+        _outputDropout = RegisterModule("drop", new Dropout<T>(dropout));
         Init.Uniform(_encoder.Weight, -0.1, 0.1, rng);
         _decoder.Bias!.Data.AsSpan().Clear();
         if (tieWeights) _decoder.Weight = _encoder.Weight;
@@ -154,7 +157,15 @@ public sealed class RecurrentLanguageModel<T> : Module<T>, ILanguageModel<T, Rec
     /// The generator of the embedding and head dropout masks (the recurrent layer's own masks use <see cref="RecurrentLayer{T}.DropoutRng"/>).
     /// Assign a freshly seeded <see cref="Rng"/> to reproduce masks.
     /// </summary>
-    public Rng DropoutRng { get; set => field = value ?? throw new ArgumentNullException(nameof(value)); }
+    public Rng DropoutRng
+    {
+        get;
+        set
+        {
+            field = value ?? throw new ArgumentNullException(nameof(value));
+            _embeddingDropout.Generator = _outputDropout.Generator = value;
+        }
+    }
 
     // ───────────────────────────── training ─────────────────────────────
 
@@ -170,9 +181,9 @@ public sealed class RecurrentLanguageModel<T> : Module<T>, ILanguageModel<T, Rec
         using var pass = BeginForward();
         int batch = CheckTokens(tokens, nameof(tokens));
         CheckState(state, batch, nameof(state));
-        var x = _embeddingDropout.Forward(_encoder.Forward(tokens), EmbeddingDropout, Training, DropoutRng);
+        var x = _embeddingDropout.Forward(_encoder.Forward(tokens));
         var (y, hN, cN) = RunRnn(training: true, x, state);
-        var logits = _decoder.Forward(_outputDropout.Forward(y, Dropout, Training, DropoutRng));
+        var logits = _decoder.Forward(_outputDropout.Forward(y));
         if (_trainState is null || !ReferenceEquals(_trainState.H, hN) || !ReferenceEquals(_trainState.C, cN))
             _trainState = new RecurrentLanguageModelState<T>(hN, cN);
         _logits = logits;
@@ -320,36 +331,5 @@ public sealed class RecurrentLanguageModel<T> : Module<T>, ILanguageModel<T, Rec
     {
         if (!(p >= 0 && p < 1))
             throw new ArgumentOutOfRangeException(name, p, $"{name} must be in [0, 1), got {p}.");
-    }
-
-    /// <summary>
-    /// Inverted dropout with a reused mask: y = x ⊙ m, m_i = 1/(1 − p) with probability 1 − p, else 0; dx = dy ⊙ m.
-    /// TODO(lead): replace with Layers/Dropout&lt;T&gt; (being added on another branch) once it is merged; its masks
-    /// and this one's both come from a seeded <see cref="Rng"/>, so only the call sites change.
-    /// </summary>
-    private sealed class InlineDropout
-    {
-        private readonly TensorBuffer<T> _mask = new(), _output = new(), _dInput = new();
-        private bool _active;
-
-        public Tensor<T> Forward(Tensor<T> x, double p, bool training, Rng rng)
-        {
-            _active = training && p > 0;
-            if (!_active) return x;
-            var mask = _mask.Get(x.Lengths).AsSpan();
-            T keep = T.One / T.CreateTruncating(1 - p);
-            for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextDouble() < p ? T.Zero : keep;
-            var y = _output.Get(x.Lengths);
-            TensorPrimitives.Multiply(x.AsReadOnlySpan(), mask, y.AsSpan());
-            return y;
-        }
-
-        public Tensor<T> Backward(Tensor<T> dy)
-        {
-            if (!_active) return dy;
-            var dx = _dInput.Get(dy.Lengths);
-            TensorPrimitives.Multiply(dy.AsReadOnlySpan(), _mask.Array.AsSpan(0, dx.AsSpan().Length), dx.AsSpan());
-            return dx;
-        }
     }
 }
