@@ -86,7 +86,8 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
     {
         using var pass = BeginForward();
         Guard.LastDim(input, InFeatures, nameof(input));
-        var output = _output.Get(Shapes.WithLast(input.Lengths, OutFeatures));
+        Span<nint> outputShape = stackalloc nint[input.Rank]; // no per-call shape array: a step allocates nothing
+        var output = _output.Get(OutputShape(input, outputShape));
         Compute(input.AsReadOnlySpan(), output.AsSpan());
         _input = input;
         pass.Complete(output.AsReadOnlySpan(), "output");
@@ -100,6 +101,14 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
         var output = Tensor.Create(new T[input.FlattenedLength / InFeatures * OutFeatures], Shapes.WithLast(input.Lengths, OutFeatures));
         Compute(input.AsReadOnlySpan(), output.AsSpan());
         return output;
+    }
+
+    /// <summary>The input's shape with the last dimension replaced by OutFeatures, written into <paramref name="shape"/>.</summary>
+    private Span<nint> OutputShape(Tensor<T> input, Span<nint> shape)
+    {
+        input.Lengths.CopyTo(shape);
+        shape[^1] = OutFeatures;
+        return shape;
     }
 
     private void Compute(ReadOnlySpan<T> x, Span<T> y)
@@ -119,7 +128,8 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
     {
         using var pass = BeginBackward();
         var input = _input!;
-        Guard.Shape(dOutput, Shapes.WithLast(input.Lengths, OutFeatures), nameof(dOutput));
+        Span<nint> outputShape = stackalloc nint[input.Rank];
+        Guard.Shape(dOutput, OutputShape(input, outputShape), nameof(dOutput));
         var x = input.AsReadOnlySpan();
         var dy = dOutput.AsReadOnlySpan();
         int rows = x.Length / InFeatures;
