@@ -15,6 +15,9 @@
 // workers take in turn (Kernels/Parallelism.cs). The chunks depend only on the shape, never on the
 // thread count, and each chunk sums its rows' dγ, dβ into its own partial; the partials are then
 // added in chunk order. Every output and gradient is therefore the same bit for bit on 1 or k threads.
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
 namespace NeuralPrimitives;
 
 /// <summary>
@@ -40,8 +43,9 @@ public abstract class NormalizationLayer<T> : Module<T>, ILayer<T> where T : unm
     private readonly T _eps;
     private readonly bool _centered;
     private readonly Parameter<T>? _bias;
+    private readonly T[] _gamma, _beta;   // γ and β, or ones and zeros without them
     private readonly TensorBuffer<T> _output = new(), _dInput = new();
-    private readonly TensorBuffer<T> _mean = new(), _rstd = new(), _partials = new(), _scratch = new();
+    private readonly TensorBuffer<T> _mean = new(), _rstd = new(), _partials = new();
     private Tensor<T>? _input;
 
     private protected NormalizationLayer(int[] normalizedShape, double eps, bool elementwiseAffine, bool bias, bool centered)
@@ -54,10 +58,14 @@ public abstract class NormalizationLayer<T> : Module<T>, ILayer<T> where T : unm
         Eps = eps;
         _eps = T.CreateTruncating(eps);
         _centered = centered;
-        if (!elementwiseAffine) return;
-        Weight = RegisterParameter("weight", new Parameter<T>("weight", _normalizedShape));
-        Array.Fill(Weight.Data, T.One);                                  // PyTorch: γ = 1
-        if (bias) _bias = RegisterParameter("bias", new Parameter<T>("bias", _normalizedShape)); // β = 0
+        if (elementwiseAffine)
+        {
+            Weight = RegisterParameter("weight", new Parameter<T>("weight", _normalizedShape));
+            Array.Fill(Weight.Data, T.One);                                  // PyTorch: γ = 1
+            if (bias) _bias = RegisterParameter("bias", new Parameter<T>("bias", _normalizedShape)); // β = 0
+        }
+        _gamma = Weight?.Data ?? Enumerable.Repeat(T.One, _n).ToArray();
+        _beta = _bias?.Data ?? new T[_n];
     }
 
     /// <summary>The trailing dimensions that are normalised together (PyTorch's <c>normalized_shape</c>).</summary>
@@ -111,16 +119,13 @@ public abstract class NormalizationLayer<T> : Module<T>, ILayer<T> where T : unm
             DOutput = dOutput,
             Mean = _mean.Array,
             Rstd = _rstd.Array,
-            Scratch = Weight is null ? null : Reserve(_scratch, chunks * _n),
-            Partials = dWeight || dBias ? Reserve(_partials, chunks * 2 * _n) : null,
-            AccumulateWeight = dWeight,
-            AccumulateBias = dBias,
+            Partials = Reserve(_partials, chunks * 2 * _n),
         };
         Run(work);
         // Σ over rows = Σ over chunks (in chunk order) of each chunk's partial sum.
         for (int c = 0; c < chunks; c++)
         {
-            if (dWeight) TensorPrimitives.Add(Weight!.Grad, work.Partials.AsSpan((2 * c) * _n, _n), Weight.Grad);
+            if (dWeight) TensorPrimitives.Add(Weight!.Grad, work.Partials.AsSpan(2 * c * _n, _n), Weight.Grad);
             if (dBias) TensorPrimitives.Add(_bias!.Grad, work.Partials.AsSpan((2 * c + 1) * _n, _n), _bias.Grad);
         }
         pass.Complete(dInput.AsReadOnlySpan(), "dInput");
@@ -149,36 +154,90 @@ public abstract class NormalizationLayer<T> : Module<T>, ILayer<T> where T : unm
     }
 
     // ---- the row kernels (the equations of the header) ---------------------------------------------
+    // Vector<T> loops over the row with a scalar loop for the last n mod Vector<T>.Count elements.
+    // Without affine γ = 1 and β = 0 (arrays of ones and zeros), so one kernel serves every case.
 
-    /// <summary>y = x̂ ⊙ γ + β for one row; returns (μ, rstd).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<T> Load(ReadOnlySpan<T> s, int i) => Vector.LoadUnsafe(ref MemoryMarshal.GetReference(s), (nuint)i);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(Vector<T> v, Span<T> s, int i) => v.StoreUnsafe(ref MemoryMarshal.GetReference(s), (nuint)i);
+
+    /// <summary>y = x̂ ⊙ γ + β for one row, x̂ = (x − μ)·rstd; returns (μ, rstd).</summary>
     private (T Mean, T Rstd) ForwardRow(ReadOnlySpan<T> x, Span<T> y)
     {
-        T n = T.CreateTruncating(_n);
-        T mean = _centered ? TensorPrimitives.Sum(x) / n : T.Zero;
-        TensorPrimitives.Subtract(x, mean, y);                                  // y = x − μ
-        T rstd = T.One / T.Sqrt(TensorPrimitives.SumOfSquares<T>(y) / n + _eps);
-        TensorPrimitives.Multiply(y, rstd, y);                                  // y = x̂
-        if (Weight is not null && _bias is not null) TensorPrimitives.MultiplyAdd(y, Weight.Data, _bias.Data, y);
-        else if (Weight is not null) TensorPrimitives.Multiply(y, Weight.Data, y);
+        int n = x.Length, body = n - n % Vector<T>.Count;
+        ReadOnlySpan<T> gamma = _gamma, beta = _beta;
+        T count = T.CreateTruncating(n);
+
+        T mean = _centered ? TensorPrimitives.Sum(x) / count : T.Zero;      // μ = mean(x), or 0 for RMSNorm
+        T rstd = T.One / T.Sqrt(SumOfSquaredDeviations(x, mean) / count + _eps); // rstd = 1/√(mean((x − μ)²) + ε)
+
+        Vector<T> mu = new(mean), r = new(rstd);                            // y = (x − μ)·rstd ⊙ γ + β
+        for (int i = 0; i < body; i += Vector<T>.Count) Store((Load(x, i) - mu) * r * Load(gamma, i) + Load(beta, i), y, i);
+        for (int i = body; i < n; i++) y[i] = (x[i] - mean) * rstd * gamma[i] + beta[i];
         return (mean, rstd);
     }
 
-    /// <summary>dx for one row, and its dγ, dβ added into the chunk's partial sums; <paramref name="g"/> is scratch.</summary>
-    private void BackwardRow(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, T mean, T rstd, Span<T> dx, Span<T> g, Span<T> dWeight, Span<T> dBias)
+    /// <summary>Σ (xᵢ − μ)², with four accumulators: a single chain of adds would wait on each add's latency.</summary>
+    private static T SumOfSquaredDeviations(ReadOnlySpan<T> x, T mean)
     {
-        T n = T.CreateTruncating(_n);
-        Span<T> xHat = dx;                                                      // dx holds x̂ until the last step
-        TensorPrimitives.Subtract(x, mean, xHat);
-        TensorPrimitives.Multiply(xHat, rstd, xHat);
-        if (!dWeight.IsEmpty) TensorPrimitives.MultiplyAdd(dy, xHat, dWeight, dWeight); // dγ += dy ⊙ x̂
-        if (!dBias.IsEmpty) TensorPrimitives.Add(dBias, dy, dBias);                      // dβ += dy
-        if (Weight is not null) TensorPrimitives.Multiply(dy, Weight.Data, g);           // g = dy ⊙ γ
-        ReadOnlySpan<T> gr = Weight is not null ? g : dy;
-        T meanG = _centered ? TensorPrimitives.Sum(gr) / n : T.Zero;
-        T meanGxHat = TensorPrimitives.Dot(gr, xHat) / n;
-        TensorPrimitives.MultiplyAdd(xHat, -meanGxHat, gr, dx);                // dx = g − x̂·mean(g ⊙ x̂)
-        if (_centered) TensorPrimitives.Subtract(dx, meanG, dx);               //      − mean(g)
-        TensorPrimitives.Multiply(dx, rstd, dx);                               //      all times rstd
+        int n = x.Length, v = Vector<T>.Count, i = 0;
+        var mu = new Vector<T>(mean);
+        Vector<T> s0 = Vector<T>.Zero, s1 = s0, s2 = s0, s3 = s0;
+        for (; i <= n - 4 * v; i += 4 * v)
+        {
+            Vector<T> d0 = Load(x, i) - mu, d1 = Load(x, i + v) - mu, d2 = Load(x, i + 2 * v) - mu, d3 = Load(x, i + 3 * v) - mu;
+            s0 += d0 * d0; s1 += d1 * d1; s2 += d2 * d2; s3 += d3 * d3;
+        }
+        for (; i <= n - v; i += v) { var d = Load(x, i) - mu; s0 += d * d; }
+        T sum = Vector.Sum(s0 + s1 + (s2 + s3));
+        for (; i < n; i++) sum += (x[i] - mean) * (x[i] - mean);
+        return sum;
+    }
+
+    /// <summary>dx for one row; its dγ = dy ⊙ x̂ and dβ = dy are added into the chunk's partial sums.</summary>
+    private void BackwardRow(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, T mean, T rstd, Span<T> dx, Span<T> dGamma, Span<T> dBeta)
+    {
+        int n = x.Length, body = n - n % Vector<T>.Count;
+        ReadOnlySpan<T> gamma = _gamma;
+        T count = T.CreateTruncating(n);
+        var mu = new Vector<T>(mean);
+        var r = new Vector<T>(rstd);
+
+        // Pass 1, with x̂ = (x − μ)·rstd and g = dy ⊙ γ: Σ g, Σ g ⊙ x̂, and the parameter gradients.
+        Vector<T> sumG = Vector<T>.Zero, sumGxHat = Vector<T>.Zero;
+        for (int i = 0; i < body; i += Vector<T>.Count)
+        {
+            var d = Load(dy, i);
+            var xHat = (Load(x, i) - mu) * r;
+            var g = d * Load(gamma, i);
+            sumG += g;
+            sumGxHat += g * xHat;
+            Store(Load(dGamma, i) + d * xHat, dGamma, i);
+            Store(Load(dBeta, i) + d, dBeta, i);
+        }
+        T totalG = Vector.Sum(sumG), totalGxHat = Vector.Sum(sumGxHat);
+        for (int i = body; i < n; i++)
+        {
+            T xHat = (x[i] - mean) * rstd, g = dy[i] * gamma[i];
+            totalG += g;
+            totalGxHat += g * xHat;
+            dGamma[i] += dy[i] * xHat;
+            dBeta[i] += dy[i];
+        }
+        T meanG = _centered ? totalG / count : T.Zero, meanGxHat = totalGxHat / count;
+
+        // Pass 2: dx = rstd·(g − mean(g) − x̂·mean(g ⊙ x̂)).
+        var mg = new Vector<T>(meanG);
+        var mgx = new Vector<T>(meanGxHat);
+        for (int i = 0; i < body; i += Vector<T>.Count)
+        {
+            var xHat = (Load(x, i) - mu) * r;
+            Store((Load(dy, i) * Load(gamma, i) - mg - xHat * mgx) * r, dx, i);
+        }
+        for (int i = body; i < n; i++)
+            dx[i] = (dy[i] * gamma[i] - meanG - (x[i] - mean) * rstd * meanGxHat) * rstd;
     }
 
     // ---- chunks and threads ------------------------------------------------------------------------
@@ -193,10 +252,7 @@ public abstract class NormalizationLayer<T> : Module<T>, ILayer<T> where T : unm
         public Tensor<T>? DOutput { get; init; }       // null in Forward/Infer
         public T[]? Mean { get; init; }                // per row; written by Forward, read by Backward
         public T[]? Rstd { get; init; }
-        public T[]? Scratch { get; init; }             // Backward: g for each chunk, [chunks, n]
         public T[]? Partials { get; init; }            // Backward: [chunks, 2 (dγ, dβ), n]
-        public bool AccumulateWeight { get; init; }
-        public bool AccumulateBias { get; init; }
     }
 
     private void Run(in Work work)
@@ -236,17 +292,10 @@ public abstract class NormalizationLayer<T> : Module<T>, ILayer<T> where T : unm
             return;
         }
         var dy = w.DOutput.AsReadOnlySpan();
-        var g = w.Scratch is null ? default : w.Scratch.AsSpan(chunk * _n, _n);
-        Span<T> dWeight = default, dBias = default;
-        if (w.Partials is not null)
-        {
-            var partial = w.Partials.AsSpan(chunk * 2 * _n, 2 * _n);
-            partial.Clear();
-            if (w.AccumulateWeight) dWeight = partial[.._n];
-            if (w.AccumulateBias) dBias = partial[_n..];
-        }
+        var partial = w.Partials.AsSpan(chunk * 2 * _n, 2 * _n);
+        partial.Clear();
         for (int r = lo; r < hi; r++)
-            BackwardRow(x.Slice(r * _n, _n), dy.Slice(r * _n, _n), w.Mean![r], w.Rstd![r], output.Slice(r * _n, _n), g, dWeight, dBias);
+            BackwardRow(x.Slice(r * _n, _n), dy.Slice(r * _n, _n), w.Mean![r], w.Rstd![r], output.Slice(r * _n, _n), partial[.._n], partial[_n..]);
     }
 
     /// <summary>One part = one chunk of rows; only used between TryEnterParallel and ExitParallel.</summary>
