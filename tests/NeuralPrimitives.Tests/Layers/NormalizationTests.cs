@@ -109,6 +109,30 @@ public class NormalizationTests
         LayerFixture.Check<float, NormalizationLayer<float>>(name, Make<float>(layerNorm, shape, affine, bias, eps));
     }
 
+    // Large enough for several row chunks (each with its own dγ/dβ partial): the output matches the reference and the
+    // parameter gradients match the plain sums over rows, dγ = Σ dy ⊙ x̂ and dβ = Σ dy.
+    [Theory]
+    [InlineData(true, 203, 517)]
+    [InlineData(false, 150, 1024)]
+    public void ManyChunksMatchThePlainRowSums(bool layerNorm, int rows, int n)
+    {
+        var rng = new Rng(17);
+        var layer = Make<double>(layerNorm, [n]);
+        Randomise(layer, rng);
+        var x = TestData.Normal(rng, rows * n, 3);
+        var dy = TestData.Normal(rng, rows * n);
+        var y = layer.Forward(Tensor.Create(x, [rows, n])).ToArray();
+        TestData.AssertClose<double>(Naive(x, n, layerNorm, layer.Eps, layer.Weight!.Data, (layer as LayerNorm<double>)?.Bias?.Data), y, 1e-12, 1e-12, "y");
+        layer.Backward(Tensor.Create(dy, [rows, n]));
+        var xHat = Naive(x, n, layerNorm, layer.Eps, null, null);
+        var dWeight = new double[n];
+        var dBias = new double[n];
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < n; i++) { dWeight[i] += dy[r * n + i] * xHat[r * n + i]; dBias[i] += dy[r * n + i]; }
+        TestData.AssertClose<double>(dWeight, layer.Weight.Grad, 1e-10, 1e-10, "dweight");
+        if (layer is LayerNorm<double> ln) TestData.AssertClose<double>(dBias, ln.Bias!.Grad, 1e-10, 1e-10, "dbias");
+    }
+
     [Fact]
     public void ParametersFollowPyTorch()
     {
