@@ -182,6 +182,24 @@ public class ClassicAttentionTests
         Assert.Equal(w, viaMask.Weights.ToArray());
     }
 
+    [Theory]
+    [InlineData(ScoreKind.General)]
+    [InlineData(ScoreKind.LowRank)]
+    [InlineData(ScoreKind.Additive)]
+    public void BackwardAccumulatesParameterGradients(ScoreKind kind)
+    {
+        var rng = new Rng(6);
+        var m = Make<double>(kind, 3, 4, rng);
+        var s = TestData.Tensor<double>(rng, 2, 3);
+        var h = TestData.Tensor<double>(rng, 2, 5, 4);
+        var dc = TestData.Tensor<double>(rng, 2, 4);
+        m.Forward(s, h, lengths: [5, 3]); m.Backward(dc);
+        var once = m.Parameters().Select(p => p.Grad.ToArray()).ToList();
+        m.Forward(s, h, lengths: [5, 3]); m.Backward(dc);
+        foreach (var (p, g) in m.Parameters().Zip(once)) TestData.AssertClose<double>(g.Select(v => 2 * v).ToArray(), p.Grad, 1e-12, 1e-12, p.Name);
+        Assert.Contains(once, g => g.Any(v => v != 0));
+    }
+
     [Fact]
     public void ParameterNames()
     {
