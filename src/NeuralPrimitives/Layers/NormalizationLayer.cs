@@ -10,6 +10,10 @@
 //   dx   = rstd·(g − mean(g) − x̂·mean(g ⊙ x̂))      (the mean(g) term only when centred)
 //   dγ  += Σ_rows dy ⊙ x̂        dβ += Σ_rows dy
 // Cached by Forward: a reference to x, and μ and rstd per row; Backward recomputes x̂ from them.
+// Kernels: one Vector<T> loop per pass over a row (three forward, two backward), each row read from
+// memory once and then from L1; without affine γ = 1 and β = 0 are arrays, so one kernel serves all
+// cases. The sum of squares uses four accumulators (one chain of adds would wait on each add's latency).
+// Measured on [4096, 1024] float: Vector512 was no faster (the passes are bound by memory traffic).
 //
 // Threads: rows are independent, so they are split into chunks that the caller and the kernel
 // workers take in turn (Kernels/Parallelism.cs). The chunks depend only on the shape, never on the
@@ -155,7 +159,6 @@ public abstract class NormalizationLayer<T> : Module<T>, ILayer<T> where T : unm
 
     // ---- the row kernels (the equations of the header) ---------------------------------------------
     // Vector<T> loops over the row with a scalar loop for the last n mod Vector<T>.Count elements.
-    // Without affine γ = 1 and β = 0 (arrays of ones and zeros), so one kernel serves every case.
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<T> Load(ReadOnlySpan<T> s, int i) => Vector.LoadUnsafe(ref MemoryMarshal.GetReference(s), (nuint)i);

@@ -19,6 +19,8 @@ public class ClassicAttentionTests
         _ => new AdditiveAttention<T>(ds, dh, attentionSize: 3, rng: rng),
     };
 
+    public static TheoryData<ScoreKind> Kinds() => new(Enum.GetValues<ScoreKind>());
+
     private static Tensor<T> Ten<T>(T[] data, params int[] shape) => Tensor.Create(data, Array.ConvertAll(shape, d => (nint)d));
 
     private static GradientCheckResult Check(ClassicAttention<double> m, double[] s, double[] h, int batch, int steps, int[]? lengths, bool[]? mask)
@@ -57,10 +59,7 @@ public class ClassicAttentionTests
     }
 
     [Theory]
-    [InlineData(ScoreKind.Dot)]
-    [InlineData(ScoreKind.General)]
-    [InlineData(ScoreKind.LowRank)]
-    [InlineData(ScoreKind.Additive)]
+    [MemberData(nameof(Kinds))]
     public void OnePositionAndFullyMaskedRows(ScoreKind kind)
     {
         var rng = new Rng(4);
@@ -215,10 +214,7 @@ public class ClassicAttentionTests
     }
 
     [Theory]
-    [InlineData(ScoreKind.Dot)]
-    [InlineData(ScoreKind.General)]
-    [InlineData(ScoreKind.LowRank)]
-    [InlineData(ScoreKind.Additive)]
+    [MemberData(nameof(Kinds))]
     public void BadInputIsRejected(ScoreKind kind)
     {
         var m = Make<float>(kind, 4, 4, new Rng(1));
@@ -251,10 +247,7 @@ public class ClassicAttentionTests
     }
 
     [Theory]
-    [InlineData(ScoreKind.Dot)]
-    [InlineData(ScoreKind.General)]
-    [InlineData(ScoreKind.LowRank)]
-    [InlineData(ScoreKind.Additive)]
+    [MemberData(nameof(Kinds))]
     public void TrainingStepAllocatesNothing(ScoreKind kind)
     {
         var rng = new Rng(2);
