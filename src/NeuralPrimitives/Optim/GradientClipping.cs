@@ -47,7 +47,7 @@ public static class GradientClipping
     /// does (so below the threshold nothing changes).
     /// </summary>
     /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-    /// <param name="parameters">The parameters whose gradients are clipped together (e.g. <c>module.Parameters()</c>). Enumerated twice.
+    /// <param name="parameters">The parameters whose gradients are clipped together (e.g. <c>module.Parameters()</c>). Enumerated once; pass an array (<c>module.Parameters().ToArray()</c>) to allocate nothing.
     /// Parameters with <see cref="Parameter{T}.RequiresGrad"/> false are skipped.</param>
     /// <param name="maxNorm">Largest allowed global norm (≥ 0, not NaN; +∞ never clips).</param>
     /// <param name="normType">The p of the p-norm (&gt; 0), or <see cref="double.PositiveInfinity"/> for the max-abs norm. Default 2.</param>
@@ -64,10 +64,12 @@ public static class GradientClipping
             throw new ArgumentOutOfRangeException(nameof(normType), normType, $"normType must be > 0 or +∞ (e.g. 2, 1 or double.PositiveInfinity), got {normType}.");
 
         bool inf = double.IsPositiveInfinity(normType);
+        var list = AsList(parameters);
         // Pass 1: accumulate Σ|g|^p (or max|g|) over every gradient, dense and sparse.
         double acc = 0;
-        foreach (var p in parameters)
+        for (int i = 0; i < list.Count; i++)
         {
+            var p = list[i];
             if (!Include(p, nameof(parameters))) continue;
             if (p.HasDenseGrad) acc = Accumulate<T>(p.Grad, acc, normType, inf);
             var sparse = p.SparseGrad;
@@ -80,8 +82,9 @@ public static class GradientClipping
         double scale = Math.Min(maxNorm / (total + Epsilon), 1.0);
         if (scale == 1.0) return total;
         var factor = T.CreateTruncating(scale);
-        foreach (var p in parameters)
+        for (int i = 0; i < list.Count; i++)
         {
+            var p = list[i];
             if (!p.RequiresGrad) continue;
             if (p.HasDenseGrad) TensorPrimitives.Multiply(p.Grad, factor, p.Grad);
             var sparse = p.SparseGrad;
@@ -112,8 +115,10 @@ public static class GradientClipping
             throw new ArgumentOutOfRangeException(nameof(clipValue), clipValue, $"clipValue must be ≥ 0 (expected a number in [0, ∞]), got {clipValue}.");
         var hi = T.CreateTruncating(clipValue);
         var lo = -hi;
-        foreach (var p in parameters)
+        var list = AsList(parameters);
+        for (int i = 0; i < list.Count; i++)
         {
+            var p = list[i];
             if (!Include(p, nameof(parameters))) continue;
             if (p.HasDenseGrad) Clamp(p.Grad, lo, hi);
             var sparse = p.SparseGrad;
@@ -121,6 +126,11 @@ public static class GradientClipping
                 for (int s = 0; s < sparse.Count; s++) Clamp(sparse.SlotValues(s), lo, hi);
         }
     }
+
+    // An array or list is walked by index (no enumerator allocated: a training step stays allocation-free);
+    // any other sequence is enumerated once.
+    private static IReadOnlyList<Parameter<T>> AsList<T>(IEnumerable<Parameter<T>> parameters) where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        parameters as IReadOnlyList<Parameter<T>> ?? parameters.ToArray();
 
     // Null check and RequiresGrad filter.
     private static bool Include<T>(Parameter<T>? p, string argument) where T : unmanaged, IBinaryFloatingPointIeee754<T>
