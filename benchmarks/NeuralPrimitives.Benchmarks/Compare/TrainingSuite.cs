@@ -1,0 +1,49 @@
+using System.Numerics.Tensors;
+
+namespace NeuralPrimitives.Benchmarks.Compare;
+
+/// <summary>
+/// A whole training step of issue 9 (peer: benchmarks/peers/cases_training.py, same name), float,
+/// <see cref="Parallelism.NumThreads"/> threads.
+/// <list type="bullet">
+/// <item><c>lstm_lm_step</c>: Embedding(65, 256) → Lstm(256, 256) → Linear(256, 65) on [T = 64, B = 64] random indices:
+/// forward, CrossEntropyLoss against random targets, backward, ClipGradNorm to 1, AdamW (lr 2e-3), ZeroGrad —
+/// the sample's baseline model. Dense embedding gradient on both sides (PyTorch's default).</item>
+/// </list>
+/// </summary>
+public sealed class TrainingSuite : ICompareSuite
+{
+    private const int V = 65, D = 256, T = 64, B = 64;
+
+    /// <inheritdoc />
+    public IEnumerable<CompareCase> Cases()
+    {
+        yield return new("lstm_lm_step", LstmLmStep);
+    }
+
+    /// <summary>Builds the model and the data; returns one training step.</summary>
+    public static Action LstmLmStep()
+    {
+        var rng = new Rng(0);
+        var embed = new Embedding<float>(V, D, rng: rng);
+        var lstm = new Lstm<float>(D, D, rng: rng);
+        var head = new Linear<float>(D, V, rng: rng);
+        var parameters = new ModuleDict<float> { ["embed"] = embed, ["lstm"] = lstm, ["head"] = head }.Parameters().ToArray();
+        var lossFn = new CrossEntropyLoss<float>();
+        var optimizer = new AdamW<float>(parameters, lr: 2e-3);
+        var x = new int[T * B];
+        var y = new int[T * B];
+        for (int i = 0; i < x.Length; i++) { x[i] = rng.NextInt(V); y[i] = rng.NextInt(V); }
+        var inputs = Tensor.Create(x, [T, B]);
+        var targets = Tensor.Create(y, [T, B]);
+        return () =>
+        {
+            var (hidden, _, _) = lstm.Forward(embed.Forward(inputs));
+            lossFn.Forward(head.Forward(hidden), targets);
+            embed.Backward(lstm.Backward(head.Backward(lossFn.Backward())).DInput);
+            GradientClipping.ClipGradNorm(parameters, maxNorm: 1.0);
+            optimizer.Step();
+            optimizer.ZeroGrad();
+        };
+    }
+}
