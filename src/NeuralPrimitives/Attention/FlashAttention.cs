@@ -1,0 +1,293 @@
+// Memory-efficient attention: the blocked online softmax of FlashAttention (Dao et al. 2022) with
+// FlashAttention-2's work partition (Dao 2023). It computes exactly the function of
+// ScaledDotProductAttention.cs (same masks, same dropout hash) without ever holding the Lq×Lk
+// scores: memory is O((Lq + Lk)·d) plus one number per query row.
+//
+// Blocks: queries in blocks of Br = 64 rows (i), keys in blocks of Bc = 64 (j). A block of scores is
+// computed TRANSPOSED, Sᵀ_ij = K_j·(scale·Q_i)ᵀ [Bc, Br], so that each line holds one key for 64
+// queries: the per-query running statistics m and ℓ are then vectors along a line, and no key or
+// value block ever needs transposing (only the small query block, once).
+//
+// Forward, for one query block i (one work unit: FlashForwardPart):
+//     m = −∞, ℓ = 0, A = 0                                 running max, running sum, unnormalised output [Br, dv]
+//     for each key block j not wholly masked (causal/window: skipped without computing it):
+//         S   = scale·Q_i·K_jᵀ + M_ij                      (as Sᵀ, masks added in ApplyMasks)
+//         m'  = max(m, rowmax S)
+//         α   = e^(m − m')                                 rescales what was summed with the old max
+//         P   = e^(S − m')                                 (m' = −∞: a row with nothing visible yet, P = 0)
+//         ℓ   = α·ℓ + rowsum P
+//         A   = α·A + (P ⊙ Z/(1−p))·V_j                    dropout on the weights, not on ℓ
+//         m   = m'
+//     O_i = A / ℓ (0 where ℓ = 0: every key masked),   L_i = m + log ℓ (+∞ where ℓ = 0)
+// Only L (the log-sum-exp) is stored: P_ij = e^(S_ij − L_i) recomputes any block of the softmax.
+//
+// Backward (recomputing each block; D_q = Σ_c dO_qc·O_qc = Σ_k P_qk·dP_qk):
+//     for a block (i, j):  P = e^(S − L_i),  dP̃ = dO_i·V_jᵀ,  dP = dP̃ ⊙ Z/(1−p),  dS = P ⊙ (dP − D_i)
+//     dV_j += (P ⊙ Z/(1−p))ᵀ·dO_i     dK_j += scale·dSᵀ·Q_i     dQ_i += scale·dS·K_j
+// Work partition, deterministic and free of write races: dK and dV are summed in units that own a
+// key block j of one kv head (looping over its query heads and the query blocks that see it:
+// FlashKeyValuePart), dQ in units that own a query block i of one head (looping over the key blocks:
+// FlashQueryPart). Each unit recomputes the P and dS blocks it needs (the Triton tutorial's split;
+// FlashAttention-2 instead adds dQ atomically, which is not deterministic). A prologue stores
+// scale·Qᵀ, dOᵀ and D per head.
+// Units that see more blocks (late query blocks, early key blocks under a causal mask) are handed
+// out first, so the threads finish together.
+namespace NeuralPrimitives;
+
+internal sealed partial class AttentionEngine<T>
+{
+    /// <summary>Query rows (Br) and keys (Bc) per block.</summary>
+    internal const int QueryBlock = 64, KeyBlock = 64;
+
+    private readonly TensorBuffer<T> _queryT = new();    // scale·Qᵀ per head [BH, dk, LqPad] (backward)
+    private readonly TensorBuffer<T> _dOutputT = new();  // dOᵀ per head [BH, dv, LqPad] (backward)
+    private readonly TensorBuffer<T> _delta = new();     // D = rowsum(dO ⊙ O) [BH, LqPad] (backward)
+
+    private int QueryBlocks => (Lq + QueryBlock - 1) / QueryBlock;
+    private int KeyBlocks => (Lk + KeyBlock - 1) / KeyBlock;
+    private int PaddedLq => QueryBlocks * QueryBlock;
+
+    /// <summary>Per-thread block buffers (a few tens of KB, allocated once per thread).</summary>
+    private sealed class BlockScratch
+    {
+        public T[] Scores = [], Probs = [], DropProbs = [], DScores = [], QueryT = [], Acc = [], Acc2 = [];
+        public T[] RowMax = new T[QueryBlock], NewMax = new T[QueryBlock], Shift = new T[QueryBlock], Alpha = new T[QueryBlock], RowSum = new T[QueryBlock];
+
+        public static Span<T> Get(ref T[] buffer, int length)
+        {
+            if (buffer.Length < length) buffer = new T[length];
+            return buffer.AsSpan(0, length);
+        }
+    }
+
+    [ThreadStatic] private static BlockScratch? t_scratch;
+
+    private static BlockScratch Scratch => t_scratch ??= new BlockScratch();
+
+    /// <summary>
+    /// Sᵀ = K_j·(scale·Q_i)ᵀ + Mᵀ for queries q0..q0+nq and keys k0..k0+nk of head bh, into <paramref name="scoresT"/>
+    /// [nk, Br] (columns past nq hold scores of zero queries; callers ignore them).
+    /// </summary>
+    private void ScoresBlock(int bh, int q0, int nq, int k0, int nk, ReadOnlySpan<T> queryT, int ldQueryT, Span<T> scoresT)
+    {
+        int b = bh / Heads, g = bh % Heads / Group;
+        var k = K.AsReadOnlySpan()[(KLayout.Offset(b, g) + k0 * KLayout.RowStride)..];
+        AttentionKernels.Product(false, nk, QueryBlock, Dk, k, KLayout.RowStride, queryT, ldQueryT, false, scoresT, QueryBlock);
+        ApplyMasks(scoresT, QueryBlock, keyMajor: true, bh, q0, nq, k0, nk,
+            structural: !Structure.BlockIsVisible(q0, q0 + nq, k0, k0 + nk));
+    }
+
+    /// <summary>dst[c·ldDst + r] = scale·src[r·ld + c] for r &lt; rows, c &lt; cols; columns rows..width of dst are zeroed.</summary>
+    private static void TransposeInto(ReadOnlySpan<T> src, int ld, int rows, int cols, Span<T> dst, int ldDst, int width, T scale)
+    {
+        for (int c = 0; c < cols; c++)
+        {
+            var line = dst.Slice(c * ldDst, width);
+            for (int r = 0; r < rows; r++) line[r] = scale * src[r * ld + c];
+            line[rows..].Clear();
+        }
+    }
+
+    // ---- forward -------------------------------------------------------------------------------
+
+    /// <summary>One query block of one head (largest causal blocks first).</summary>
+    private void FlashForwardPart(int part)
+    {
+        int qb = QueryBlocks - 1 - part / BatchHeads, bh = part % BatchHeads;
+        int b = bh / Heads, h = bh % Heads, g = h / Group;
+        int q0 = qb * QueryBlock, nq = Math.Min(QueryBlock, Lq - q0);
+        var s = Scratch;
+        var queryT = BlockScratch.Get(ref s.QueryT, Dk * QueryBlock);
+        var scoresT = BlockScratch.Get(ref s.Scores, KeyBlock * QueryBlock);
+        var acc = BlockScratch.Get(ref s.Acc, QueryBlock * Dv);
+        Span<T> m = s.RowMax, mNew = s.NewMax, shift = s.Shift, alpha = s.Alpha, l = s.RowSum;
+        var qRows = Q.AsReadOnlySpan()[(QLayout.Offset(b, h) + q0 * QLayout.RowStride)..];
+        var v = V.AsReadOnlySpan()[VLayout.Offset(b, g)..];
+        TransposeInto(qRows, QLayout.RowStride, nq, Dk, queryT, QueryBlock, QueryBlock, Scale);
+        m.Fill(T.NegativeInfinity);
+        l.Clear();
+        acc.Clear();
+        T kept = KeptScale;
+
+        for (int kb = 0; kb < KeyBlocks; kb++)
+        {
+            int k0 = kb * KeyBlock, nk = Math.Min(KeyBlock, Lk - k0);
+            if (Structure.BlockIsMasked(q0, q0 + nq, k0, k0 + nk)) continue;
+            var block = scoresT[..(nk * QueryBlock)];
+            ScoresBlock(bh, q0, nq, k0, nk, queryT, QueryBlock, block);
+            // m' = max(m, rowmax S);  shift = m' (0 where m' = −∞);  α = e^(m − shift)
+            m.CopyTo(mNew);
+            for (int c = 0; c < nk; c++) TensorPrimitives.Max(mNew, block.Slice(c * QueryBlock, QueryBlock), mNew);
+            for (int r = 0; r < QueryBlock; r++) shift[r] = T.IsNegativeInfinity(mNew[r]) ? T.Zero : mNew[r];
+            TensorPrimitives.Subtract(m, shift, alpha);
+            VectorMath.Exp<T>(alpha, alpha);
+            // P = e^(S − shift);  ℓ = α·ℓ + rowsum P
+            for (int c = 0; c < nk; c++)
+            {
+                var line = block.Slice(c * QueryBlock, QueryBlock);
+                TensorPrimitives.Subtract(line, shift, line);
+            }
+            VectorMath.Exp<T>(block, block);
+            TensorPrimitives.Multiply(l, alpha, l);
+            for (int c = 0; c < nk; c++) TensorPrimitives.Add(l, block.Slice(c * QueryBlock, QueryBlock), l);
+            // A = α·A + (P ⊙ Z/(1−p))·V_j
+            for (int r = 0; r < nq; r++)
+            {
+                var row = acc.Slice(r * Dv, Dv);
+                TensorPrimitives.Multiply(row, alpha[r], row);
+            }
+            if (DropoutActive)
+                for (int c = 0; c < nk; c++)
+                    for (int r = 0; r < nq; r++)
+                        block[c * QueryBlock + r] *= DropoutFactor(bh, q0 + r, k0 + c, kept);
+            AttentionKernels.Product(true, nq, Dv, nk, block, QueryBlock, v[(k0 * VLayout.RowStride)..], VLayout.RowStride, true, acc, Dv);
+            mNew.CopyTo(m);
+        }
+
+        // O_i = A/ℓ (0 where ℓ = 0),  L_i = m + log ℓ (+∞ where ℓ = 0; also for the padding rows)
+        var o = O.AsSpan()[(OLayout.Offset(b, h) + q0 * OLayout.RowStride)..];
+        var lse = _logSumExp.Array.AsSpan(bh * PaddedLq + q0, QueryBlock);
+        lse.Fill(T.PositiveInfinity);
+        for (int r = 0; r < nq; r++)
+        {
+            var row = o.Slice(r * OLayout.RowStride, Dv);
+            if (l[r] == T.Zero)
+            {
+                row.Clear();
+                continue;
+            }
+            TensorPrimitives.Multiply(acc.Slice(r * Dv, Dv), T.One / l[r], row);
+            lse[r] = m[r] + T.Log(l[r]);
+        }
+    }
+
+    // ---- backward ------------------------------------------------------------------------------
+
+    private void FlashBackward()
+    {
+        int bhCount = BatchHeads;
+        _queryT.GetSpan(bhCount * Dk * PaddedLq);
+        _dOutputT.GetSpan(bhCount * Dv * PaddedLq);
+        _delta.GetSpan(bhCount * PaddedLq);
+        RunParts(_flashPrologue, bhCount);
+        RunParts(_flashKeyValue, Batch * KvHeads * KeyBlocks);
+        RunParts(_flashQuery, bhCount * QueryBlocks);
+    }
+
+    /// <summary>Per head: scale·Qᵀ, dOᵀ (zero-padded to LqPad columns) and D_q = Σ_c dO_qc·O_qc.</summary>
+    private void FlashProloguePart(int bh)
+    {
+        int b = bh / Heads, h = bh % Heads, pad = PaddedLq;
+        var q = Q.AsReadOnlySpan()[QLayout.Offset(b, h)..];
+        var o = O.AsReadOnlySpan()[OLayout.Offset(b, h)..];
+        var dO = _dO.AsReadOnlySpan()[OLayout.Offset(b, h)..];
+        TransposeInto(q, QLayout.RowStride, Lq, Dk, _queryT.Array.AsSpan(bh * Dk * pad), pad, pad, Scale);
+        TransposeInto(dO, OLayout.RowStride, Lq, Dv, _dOutputT.Array.AsSpan(bh * Dv * pad), pad, pad, T.One);
+        var delta = _delta.Array.AsSpan(bh * pad, pad);
+        for (int r = 0; r < Lq; r++)
+            delta[r] = TensorPrimitives.Dot(dO.Slice(r * OLayout.RowStride, Dv), o.Slice(r * OLayout.RowStride, Dv));
+        delta[Lq..].Clear();
+    }
+
+    /// <summary>
+    /// Recomputes block (i, j) of head bh: Pᵀ into Probs, (P ⊙ Z/(1−p))ᵀ into DropProbs (the same buffer without dropout)
+    /// and scale·dSᵀ = scale·Pᵀ ⊙ (dPᵀ − D) into DScores, each [nk, Br]. Returns the buffer holding (P ⊙ Z/(1−p))ᵀ.
+    /// </summary>
+    private T[] BlockGradients(BlockScratch s, int bh, int q0, int nq, int k0, int nk)
+    {
+        int b = bh / Heads, g = bh % Heads / Group, pad = PaddedLq, size = nk * QueryBlock;
+        var probsT = BlockScratch.Get(ref s.Probs, size);
+        var dScoresT = BlockScratch.Get(ref s.DScores, size);
+        ScoresBlock(bh, q0, nq, k0, nk, _queryT.Array.AsSpan(bh * Dk * pad + q0), pad, probsT);
+        // Pᵀ = e^(Sᵀ − L)
+        ReadOnlySpan<T> lse = _logSumExp.Array.AsSpan(bh * pad + q0, QueryBlock), delta = _delta.Array.AsSpan(bh * pad + q0, QueryBlock);
+        for (int c = 0; c < nk; c++)
+        {
+            var line = probsT.Slice(c * QueryBlock, QueryBlock);
+            TensorPrimitives.Subtract(line, lse, line);
+        }
+        VectorMath.Exp<T>(probsT, probsT);
+        // dP̃ᵀ = V_j·dOᵀ_i
+        var v = V.AsReadOnlySpan()[(VLayout.Offset(b, g) + k0 * VLayout.RowStride)..];
+        AttentionKernels.Product(false, nk, QueryBlock, Dv, v, VLayout.RowStride, _dOutputT.Array.AsSpan(bh * Dv * pad + q0), pad, false, dScoresT, QueryBlock);
+        // dropout: dP = dP̃ ⊙ Z/(1−p), P̃ = P ⊙ Z/(1−p)
+        if (DropoutActive)
+        {
+            var dropped = BlockScratch.Get(ref s.DropProbs, size);
+            T kept = KeptScale;
+            for (int c = 0; c < nk; c++)
+                for (int r = 0; r < QueryBlock; r++)
+                {
+                    T z = r < nq ? DropoutFactor(bh, q0 + r, k0 + c, kept) : T.Zero;
+                    dScoresT[c * QueryBlock + r] *= z;
+                    dropped[c * QueryBlock + r] = probsT[c * QueryBlock + r] * z;
+                }
+        }
+        // scale·dSᵀ = scale·Pᵀ ⊙ (dPᵀ − D)
+        for (int c = 0; c < nk; c++)
+        {
+            var line = dScoresT.Slice(c * QueryBlock, QueryBlock);
+            TensorPrimitives.Subtract(line, delta, line);
+            TensorPrimitives.Multiply(line, probsT.Slice(c * QueryBlock, QueryBlock), line);
+            TensorPrimitives.Multiply(line, Scale, line);
+        }
+        return DropoutActive ? s.DropProbs : s.Probs;
+    }
+
+    /// <summary>dK_j and dV_j of key block j of one kv head, summed over its query heads and the query blocks that see it.</summary>
+    private void FlashKeyValuePart(int part)
+    {
+        int groups = Batch * KvHeads, kb = part / groups, bg = part % groups;
+        int b = bg / KvHeads, g = bg % KvHeads;
+        int k0 = kb * KeyBlock, nk = Math.Min(KeyBlock, Lk - k0);
+        var s = Scratch;
+        var dKAcc = BlockScratch.Get(ref s.Acc, nk * Dk);
+        var dVAcc = BlockScratch.Get(ref s.Acc2, nk * Dv);
+        dKAcc.Clear();
+        dVAcc.Clear();
+        var q = Q.AsReadOnlySpan();
+        var dO = _dO.AsReadOnlySpan();
+        for (int h = g * Group; h < (g + 1) * Group; h++)
+        {
+            int bh = b * Heads + h;
+            for (int qb = 0; qb < QueryBlocks; qb++)
+            {
+                int q0 = qb * QueryBlock, nq = Math.Min(QueryBlock, Lq - q0);
+                if (Structure.BlockIsMasked(q0, q0 + nq, k0, k0 + nk)) continue;
+                var dropped = BlockGradients(s, bh, q0, nq, k0, nk);
+                // dV_j += P̃ᵀ·dO_i,  dK_j += scale·dSᵀ·Q_i
+                AttentionKernels.Product(false, nk, Dv, nq, dropped, QueryBlock, dO[(OLayout.Offset(b, h) + q0 * OLayout.RowStride)..], OLayout.RowStride, true, dVAcc, Dv);
+                AttentionKernels.Product(false, nk, Dk, nq, s.DScores, QueryBlock, q[(QLayout.Offset(b, h) + q0 * QLayout.RowStride)..], QLayout.RowStride, true, dKAcc, Dk);
+            }
+        }
+        var dK = _dK.AsSpan()[(KLayout.Offset(b, g) + k0 * KLayout.RowStride)..];
+        var dV = _dV.AsSpan()[(VLayout.Offset(b, g) + k0 * VLayout.RowStride)..];
+        for (int c = 0; c < nk; c++)
+        {
+            dKAcc.Slice(c * Dk, Dk).CopyTo(dK.Slice(c * KLayout.RowStride, Dk));
+            dVAcc.Slice(c * Dv, Dv).CopyTo(dV.Slice(c * VLayout.RowStride, Dv));
+        }
+    }
+
+    /// <summary>dQ_i of query block i of one head, summed over the key blocks it sees.</summary>
+    private void FlashQueryPart(int part)
+    {
+        int bhCount = BatchHeads, qb = QueryBlocks - 1 - part / bhCount, bh = part % bhCount;
+        int b = bh / Heads, h = bh % Heads, g = h / Group;
+        int q0 = qb * QueryBlock, nq = Math.Min(QueryBlock, Lq - q0);
+        var s = Scratch;
+        var dQAcc = BlockScratch.Get(ref s.Acc, nq * Dk);
+        dQAcc.Clear();
+        var k = K.AsReadOnlySpan()[KLayout.Offset(b, g)..];
+        for (int kb = 0; kb < KeyBlocks; kb++)
+        {
+            int k0 = kb * KeyBlock, nk = Math.Min(KeyBlock, Lk - k0);
+            if (Structure.BlockIsMasked(q0, q0 + nq, k0, k0 + nk)) continue;
+            BlockGradients(s, bh, q0, nq, k0, nk);
+            // dQ_i += scale·dS·K_j   (dS stored transposed: op(A) = (dSᵀ)ᵀ)
+            AttentionKernels.Product(true, nq, Dk, nk, s.DScores, QueryBlock, k[(k0 * KLayout.RowStride)..], KLayout.RowStride, true, dQAcc, Dk);
+        }
+        var dQ = _dQ.AsSpan()[(QLayout.Offset(b, h) + q0 * QLayout.RowStride)..];
+        for (int r = 0; r < nq; r++) dQAcc.Slice(r * Dk, Dk).CopyTo(dQ.Slice(r * QLayout.RowStride, Dk));
+    }
+}
