@@ -107,4 +107,29 @@ public class SdpaTests
         var flash = ScaledDotProductAttention.Compute(inputs.Q, inputs.K, inputs.V, inputs.Mask, c.Options(AttentionAlgorithm.MemoryEfficient));
         TestData.AssertClose<double>(expected, flash.Output.AsReadOnlySpan(), 1e-12, 1e-10, "memory-efficient output");
     }
+
+    // The module's buffers are reused: a second step must give the same result as the first (nothing left over).
+    [Theory]
+    [InlineData(AttentionAlgorithm.Exact)]
+    [InlineData(AttentionAlgorithm.MemoryEfficient)]
+    public void RepeatedStepsGiveTheSameResults(AttentionAlgorithm algorithm)
+    {
+        var c = new AttentionCase(2, 4, 2, 70, 90, 8, 8, Causal: true, Alignment: CausalAlignment.BottomRight, Mask: MaskKind.Additive, MaskShape: MaskShape.PerKey);
+        var inputs = AttentionInputs<double>.Create(c, new Rng(3));
+        var module = new ScaledDotProductAttention<double>();
+        var dOut = TestData.Tensor<double>(new Rng(4), c.Outer, c.Heads, c.Lq, c.Dv);
+        double[][] Step()
+        {
+            var o = module.Forward(inputs.Q, inputs.K, inputs.V, inputs.Mask, c.Options(algorithm)).Output.ToArray();
+            var g = module.Backward(dOut);
+            return [o, g.DQuery.ToArray(), g.DKey.ToArray(), g.DValue.ToArray()];
+        }
+        var first = Step();
+        // A different problem in between leaves other values in every buffer.
+        var other = AttentionInputs<double>.Create(c, new Rng(5));
+        module.Forward(other.Q, other.K, other.V, other.Mask, c.Options(algorithm));
+        module.Backward(TestData.Tensor<double>(new Rng(6), c.Outer, c.Heads, c.Lq, c.Dv));
+        var second = Step();
+        for (int i = 0; i < first.Length; i++) Assert.Equal(first[i], second[i]);
+    }
 }
