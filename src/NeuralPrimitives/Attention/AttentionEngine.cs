@@ -6,10 +6,11 @@
 // KvHeads (grouped-query attention; Group = 1 is ordinary multi-head attention).
 //
 // Where a head lives (HeadLayout): row r (a position), column c of head (b, h) of a buffer is at
-//     b·BatchStride + h·HeadStride + r·RowStride + c
+//     Start + b·BatchStride + h·HeadStride + r·RowStride + c
 // so the kernels read heads in place, whatever the caller's layout:
 //   dense [B, H, L, d]               BatchStride = H·L·d,  HeadStride = L·d, RowStride = d
-//   packed q|k|v rows [B, L, 3E]      BatchStride = L·3E,   HeadStride = hd,  RowStride = 3E  (MultiheadAttention)
+//   packed q|k|v rows [B, L, 3E]      BatchStride = L·3E,   HeadStride = hd,  RowStride = 3E, Start = 0, E, 2E
+//                                     (MultiheadAttention's self-attention: one projection GEMM, heads read in place)
 //   a KV cache [B, Hkv, capacity, d]  BatchStride = Hkv·capacity·d, HeadStride = capacity·d, RowStride = d
 //
 // Masks (AttentionMask.cs): a StructuralMask (causal, window, keys exempt from masking) and up to
@@ -26,13 +27,21 @@
 // depend on the number of threads.
 namespace NeuralPrimitives;
 
-/// <summary>Where head (b, h) of a buffer lives: element (row, col) at <c>b·BatchStride + h·HeadStride + row·RowStride + col</c>.</summary>
-internal readonly record struct HeadLayout(int BatchStride, int HeadStride, int RowStride)
+/// <summary>Where head (b, h) of a buffer lives: element (row, col) at <c>Start + b·BatchStride + h·HeadStride + row·RowStride + col</c>.</summary>
+internal readonly record struct HeadLayout(int BatchStride, int HeadStride, int RowStride, int Start = 0)
 {
-    public int Offset(int batch, int head) => batch * BatchStride + head * HeadStride;
+    public int Offset(int batch, int head) => Start + batch * BatchStride + head * HeadStride;
 
     /// <summary>A dense [batch, heads, rows, cols] buffer.</summary>
     public static HeadLayout Dense(int heads, int rows, int cols) => new(heads * rows * cols, rows * cols, cols);
+
+    /// <summary>
+    /// Heads of width <paramref name="headDim"/> side by side in rows of <paramref name="width"/> elements, the rows of a
+    /// sequence of <paramref name="length"/> positions for <paramref name="batch"/> sequences, stored [batch, length, width]
+    /// (<paramref name="batchFirst"/>) or [length, batch, width]; head h starts at column <paramref name="start"/> + h·headDim.
+    /// </summary>
+    public static HeadLayout Sequence(bool batchFirst, int batch, int length, int width, int headDim, int start = 0) =>
+        batchFirst ? new(length * width, headDim, width, start) : new(width, headDim, batch * width, start);
 }
 
 /// <summary>Counter-based dropout mask: keep(seed, index) is reproducible for any index, in any order.</summary>
