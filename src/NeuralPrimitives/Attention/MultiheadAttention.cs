@@ -10,7 +10,8 @@
 //   addBiasKV:   K ← [K; bias_k],  V ← [V; bias_v]      one more key/value position per sequence
 //   addZeroAttn: K ← [K; 0],       V ← [V; 0]
 //   per head h:  O_h = softmax(Q_h·K_hᵀ/√hd + M)·V_h  (ScaledDotProductAttention.cs; dropout on the weights in training)
-//   output = [O_1 … O_H]·W_oᵀ + b_o                   (out_proj)
+//   output = [O_1 … O_H]·W_oᵀ + b_o                   (out_proj's parameters; the GEMMs run here, so the
+//                                                      module-owned buffers make a training step allocation-free)
 //   M: attnMask [L, S] or [N·H, L, S] (boolean: state the convention, see AttentionMask; float: added), keyPaddingMask
 //   [N, S] (true = ignore that key), isCausal (query l sees keys s ≤ l); the appended positions are never masked.
 // Backward (the attention part is ScaledDotProductAttention's):
@@ -201,8 +202,7 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
         using var pass = BeginForward();
         _call = Prepare(_train, query, key, value, keyPaddingMask, needWeights, attnMask, averageAttnWeights, isCausal, Training && Dropout > 0);
         (_query, _key, _value) = (query, key, value);
-        var context = Attend(_train, _call);
-        var output = OutProj.Forward(context);
+        var output = OutProject(Attend(_train, _call), _train.Output.Get(query.Lengths));
         pass.Complete(output.AsReadOnlySpan(), "output");
         return new(output, _train.ReturnedWeights);
     }
@@ -223,7 +223,7 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
         try
         {
             var call = Prepare(ws, query, key, value, keyPaddingMask, needWeights, attnMask, averageAttnWeights, isCausal, dropout: false);
-            var output = OutProj.Infer(Attend(ws, call));
+            var output = OutProject(Attend(ws, call), Tensor.Create(new T[query.FlattenedLength], query.Lengths));
             var w = ws.ReturnedWeights;
             return new(output, w is null ? null : Tensor.Create(w.ToArray(), w.Lengths));
         }
@@ -248,7 +248,11 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
             if (!call.NeedWeights) throw new ArgumentException("dWeights was given but the last Forward returned no weights (needWeights was false).", nameof(dWeights));
             Guard.SameShape(ws.ReturnedWeights!, dWeights, nameof(dWeights));
         }
-        var dContext = OutProj.Backward(dOutput);
+        // output = context·W_oᵀ + b_o:  d(context) = d(output)·W_o, dW_o += d(output)ᵀ·context, db_o += Σ_rows d(output)
+        var context = ws.Engine.O;
+        var dContext = ws.DContext.Get(context.Lengths);
+        int rows = call.Batch * call.TargetLength;
+        ProjectBackward(dOutput.AsReadOnlySpan(), EmbedDim, rows, context.AsReadOnlySpan(), EmbedDim, EmbedDim, OutProj.Weight, -1, EmbedDim, OutProj.Bias, 0, dContext.AsSpan(), EmbedDim, accumulate: false);
         var result = BackwardInputs(ws, call, dContext, dWeights);
         pass.Complete(result.DQuery.AsReadOnlySpan(), "dQuery");
         return result;
@@ -347,6 +351,13 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
         shape[0] = rows;
         shape[1] = cols;
         return shape[..2];
+    }
+
+    /// <summary>output = context·W_oᵀ + b_o with out_proj's parameters (its rows are the positions, in the input's order).</summary>
+    private Tensor<T> OutProject(Tensor<T> context, Tensor<T> output)
+    {
+        Project(context.AsReadOnlySpan(), EmbedDim, (int)(context.FlattenedLength / EmbedDim), OutProj.Weight.Data, EmbedDim, EmbedDim, OutProj.Bias?.Data, output.AsSpan(), EmbedDim);
+        return output;
     }
 
     /// <summary>The projection weight of part 0 (q), 1 (k) or 2 (v): the separate weight, or that third of in_proj_weight.</summary>

@@ -57,18 +57,21 @@ public static class ScaledDotProductAttention
     {
         options ??= AttentionOptions.Default;
         var engine = new AttentionEngine<T>();
-        var setup = Setup(engine, query, key, value, attnMask, options, options.DropoutP > 0);
-        engine.O = Tensor.Create(new T[Shapes.Product(setup.OutputShape)], setup.OutputShape);
-        engine.Forward(setup.Exact, setup.WeightsShape);
+        CheckTensor(query, nameof(query));
+        Span<nint> outputShape = stackalloc nint[query.Rank], weightsShape = stackalloc nint[query.Rank];
+        bool exact = Setup(engine, query, key, value, attnMask, options, options.DropoutP > 0, outputShape, weightsShape);
+        engine.O = Tensor.Create(new T[Shapes.Product(outputShape)], outputShape);
+        engine.Forward(exact, weightsShape);
         return new(engine.O, engine.Weights);
     }
 
-    /// <summary>What <see cref="Setup{T}"/> decided: the output and weights shapes and the algorithm.</summary>
-    internal readonly record struct Plan(nint[] OutputShape, nint[] WeightsShape, bool Exact);
-
-    /// <summary>Checks the arguments and describes the problem to <paramref name="engine"/> (dense head layouts).</summary>
-    internal static Plan Setup<T>(AttentionEngine<T> engine, Tensor<T> query, Tensor<T> key, Tensor<T> value,
-        AttentionMask<T>? attnMask, AttentionOptions options, bool dropout) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    /// <summary>
+    /// Checks the arguments and describes the problem to <paramref name="engine"/> (dense head layouts); writes the output and
+    /// weights shapes (each of q's rank) and returns whether the exact algorithm runs.
+    /// </summary>
+    internal static bool Setup<T>(AttentionEngine<T> engine, Tensor<T> query, Tensor<T> key, Tensor<T> value,
+        AttentionMask<T>? attnMask, AttentionOptions options, bool dropout, Span<nint> outputShape, Span<nint> weightsShape)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(options);
         CheckTensor(query, nameof(query));
@@ -127,12 +130,11 @@ public static class ScaledDotProductAttention
         engine.VLayout = HeadLayout.Dense(kvHeads, lk, dv);
         engine.OLayout = HeadLayout.Dense(heads, lq, dv);
 
-        var outputShape = query.Lengths.ToArray();
+        query.Lengths.CopyTo(outputShape);
         outputShape[^1] = dv;
-        var weightsShape = query.Lengths.ToArray();
+        query.Lengths.CopyTo(weightsShape);
         weightsShape[^1] = lk;
-        bool exact = options.Algorithm == AttentionAlgorithm.Exact || (options.Algorithm == AttentionAlgorithm.Auto && options.NeedWeights);
-        return new(outputShape, weightsShape, exact);
+        return options.Algorithm == AttentionAlgorithm.Exact || (options.Algorithm == AttentionAlgorithm.Auto && options.NeedWeights);
     }
 
     private static void CheckTensor<T>(Tensor<T> tensor, string name)
@@ -172,9 +174,11 @@ public sealed class ScaledDotProductAttention<T> : Module<T> where T : unmanaged
     {
         using var pass = BeginForward();
         options ??= AttentionOptions.Default;
-        var plan = ScaledDotProductAttention.Setup(_engine, query, key, value, attnMask, options, Training && options.DropoutP > 0);
-        _engine.O = _output.Get(plan.OutputShape);
-        _engine.Forward(plan.Exact, plan.WeightsShape);
+        Guard.MinRank(query, 2, nameof(query));
+        Span<nint> outputShape = stackalloc nint[query.Rank], weightsShape = stackalloc nint[query.Rank];
+        bool exact = ScaledDotProductAttention.Setup(_engine, query, key, value, attnMask, options, Training && options.DropoutP > 0, outputShape, weightsShape);
+        _engine.O = _output.Get(outputShape);
+        _engine.Forward(exact, weightsShape);
         pass.Complete(_engine.O.AsReadOnlySpan(), "output");
         return new(_engine.O, _engine.Weights);
     }
