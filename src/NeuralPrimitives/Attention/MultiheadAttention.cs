@@ -252,7 +252,7 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
         var context = ws.Engine.O;
         var dContext = ws.DContext.Get(context.Lengths);
         int rows = call.Batch * call.TargetLength;
-        ProjectBackward(dOutput.AsReadOnlySpan(), EmbedDim, rows, context.AsReadOnlySpan(), EmbedDim, EmbedDim, OutProj.Weight, -1, EmbedDim, OutProj.Bias, 0, dContext.AsSpan(), EmbedDim, accumulate: false);
+        AttentionProjection.Backward(dOutput.AsReadOnlySpan(), EmbedDim, rows, context.AsReadOnlySpan(), EmbedDim, EmbedDim, OutProj.Weight, -1, EmbedDim, OutProj.Bias, 0, dContext.AsSpan(), EmbedDim, accumulate: false);
         var result = BackwardInputs(ws, call, dContext, dWeights);
         pass.Complete(result.DQuery.AsReadOnlySpan(), "dQuery");
         return result;
@@ -273,7 +273,7 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
         {
             // [Q | K | V] = x·in_proj_weightᵀ + in_proj_bias, one GEMM; the heads are read in place.
             var packed = ws.Packed.Get(Rows(shape, n * l, 3 * e));
-            Project(query.AsReadOnlySpan(), e, n * l, InProjWeight!.Data, e, 3 * e, InProjBias?.Data, packed.AsSpan(), 3 * e);
+            AttentionProjection.Forward<T>(query.AsReadOnlySpan(), e, n * l, InProjWeight!.Data, e, 3 * e, InProjBias?.Data, packed.AsSpan(), 3 * e);
             (engine.Q, engine.K, engine.V) = (packed, packed, packed);
             engine.QLayout = HeadLayout.Sequence(BatchFirst, n, l, 3 * e, hd);
             engine.KLayout = HeadLayout.Sequence(BatchFirst, n, l, 3 * e, hd, e);
@@ -282,7 +282,7 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
         else
         {
             var q = ws.Queries.Get(Rows(shape, n * l, e));
-            Project(query.AsReadOnlySpan(), e, n * l, WeightRows(QProjWeight, 0), e, e, BiasPart(0), q.AsSpan(), e);
+            AttentionProjection.Forward(query.AsReadOnlySpan(), e, n * l, WeightRows(QProjWeight, 0), e, e, BiasPart(0), q.AsSpan(), e);
             var k = ws.Keys.Get(Rows(shape, n * sExt, e));
             var v = ws.Values.Get(Rows(shape, n * sExt, e));
             ProjectSource(key.AsReadOnlySpan(), KDim, call, WeightRows(KProjWeight, 1), BiasPart(1), BiasK, k.AsSpan());
@@ -356,7 +356,7 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
     /// <summary>output = context·W_oᵀ + b_o with out_proj's parameters (its rows are the positions, in the input's order).</summary>
     private Tensor<T> OutProject(Tensor<T> context, Tensor<T> output)
     {
-        Project(context.AsReadOnlySpan(), EmbedDim, (int)(context.FlattenedLength / EmbedDim), OutProj.Weight.Data, EmbedDim, EmbedDim, OutProj.Bias?.Data, output.AsSpan(), EmbedDim);
+        AttentionProjection.Forward<T>(context.AsReadOnlySpan(), EmbedDim, (int)(context.FlattenedLength / EmbedDim), OutProj.Weight.Data, EmbedDim, EmbedDim, OutProj.Bias?.Data, output.AsSpan(), EmbedDim);
         return output;
     }
 
@@ -365,21 +365,6 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
         separate is not null ? separate.Data : InProjWeight!.Data.AsSpan(part * EmbedDim * EmbedDim, EmbedDim * EmbedDim);
 
     private ReadOnlySpan<T> BiasPart(int part) => InProjBias is null ? default : InProjBias.Data.AsSpan(part * EmbedDim, EmbedDim);
-
-    /// <summary>y = x·Wᵀ + b over <paramref name="rows"/> rows (x rows <paramref name="ldx"/> apart, y rows <paramref name="ldy"/> apart).</summary>
-    private static void Project(ReadOnlySpan<T> x, int ldx, int rows, ReadOnlySpan<T> w, int inFeatures, int outFeatures, ReadOnlySpan<T> b, Span<T> y, int ldy)
-    {
-        Gemm.Multiply(false, true, rows, outFeatures, inFeatures, T.One, x, ldx, w, inFeatures, T.Zero, y, ldy);
-        if (b.IsEmpty) return;
-        for (int r = 0; r < rows; r++)
-        {
-            var row = y.Slice(r * ldy, outFeatures);
-            TensorPrimitives.Add(row, b, row);
-        }
-    }
-
-    private static void Project(ReadOnlySpan<T> x, int ldx, int rows, ReadOnlySpan<T> w, int inFeatures, int outFeatures, T[]? b, Span<T> y, int ldy) =>
-        Project(x, ldx, rows, w, inFeatures, outFeatures, b is null ? default : (ReadOnlySpan<T>)b, y, ldy);
 
     /// <summary>
     /// Projects a key or value input into [N, S', E] (batch-major, whatever the input layout): per sequence n,
@@ -392,7 +377,7 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
         for (int i = 0; i < n; i++)
         {
             var yi = y.Slice(i * sExt * e, sExt * e);
-            Project(x[(i * start)..], ld, s, w, features, e, b, yi, e);
+            AttentionProjection.Forward(x[(i * start)..], ld, s, w, features, e, b, yi, e);
             int row = s;
             if (appended is not null) appended.Data.CopyTo(yi.Slice(row++ * e, e));
             if (AddZeroAttn) yi.Slice(row * e, e).Clear();
@@ -481,7 +466,7 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
         {
             var dPacked = ws.DPacked.Get(Rows(shape, n * l, 3 * e));
             engine.Backward(dContext, dPacked, dPacked, dPacked, dPerHead);
-            ProjectBackward(dPacked.AsReadOnlySpan(), 3 * e, n * l, _query.AsReadOnlySpan(), e, e, InProjWeight!, 0, 3 * e, InProjBias, 0, dQuery.AsSpan(), e, accumulate: false);
+            AttentionProjection.Backward(dPacked.AsReadOnlySpan(), 3 * e, n * l, _query.AsReadOnlySpan(), e, e, InProjWeight!, 0, 3 * e, InProjBias, 0, dQuery.AsSpan(), e, accumulate: false);
             return new(dQuery, null, null);
         }
 
@@ -489,7 +474,7 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
         var dk = ws.DKeys.Get(Rows(shape, n * sExt, e));
         var dv = ws.DValues.Get(Rows(shape, n * sExt, e));
         engine.Backward(dContext, dq, dk, dv, dPerHead);
-        ProjectBackward(dq.AsReadOnlySpan(), e, n * l, _query.AsReadOnlySpan(), e, e, QProjWeight ?? InProjWeight!, QProjWeight is null ? 0 : -1, e, InProjBias, 0, dQuery.AsSpan(), e, accumulate: false);
+        AttentionProjection.Backward(dq.AsReadOnlySpan(), e, n * l, _query.AsReadOnlySpan(), e, e, QProjWeight ?? InProjWeight!, QProjWeight is null ? 0 : -1, e, InProjBias, 0, dQuery.AsSpan(), e, accumulate: false);
 
         // Key and value: their gradient goes into the first argument that is the same tensor (self-attention shares one gradient).
         bool keyIsQuery = ReferenceEquals(_key, _query);
@@ -499,24 +484,6 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
         var dValue = valueIsQuery ? dQuery : valueIsKey ? dKey : ws.DValue.Get(_value.Lengths);
         SourceBackward(dv.AsReadOnlySpan(), call, _value.AsReadOnlySpan(), VDim, VProjWeight, 2, BiasV, dValue.AsSpan(), accumulate: valueIsQuery || valueIsKey);
         return new(dQuery, keyIsQuery ? null : dKey, valueIsQuery || valueIsKey ? null : dValue);
-    }
-
-    /// <summary>
-    /// Backward of y = x·Wᵀ + b for rows of dY: dX (+)= dY·W, dW += dYᵀ·X, db += Σ_rows dY. W is rows
-    /// [part·outF, (part+1)·outF) of <paramref name="weight"/> (part −1: the whole parameter), b likewise of <paramref name="bias"/>.
-    /// </summary>
-    private static void ProjectBackward(ReadOnlySpan<T> dy, int lddy, int rows, ReadOnlySpan<T> x, int ldx, int inFeatures,
-        Parameter<T> weight, int part, int outFeatures, Parameter<T>? bias, int biasPart, Span<T> dx, int lddx, bool accumulate)
-    {
-        int w0 = Math.Max(part, 0) * outFeatures * inFeatures;
-        Gemm.Multiply(false, false, rows, inFeatures, outFeatures, T.One, dy, lddy, weight.Data.AsSpan(w0), inFeatures, accumulate ? T.One : T.Zero, dx, lddx);
-        if (weight.RequiresGrad)
-            Gemm.Multiply(true, false, outFeatures, inFeatures, rows, T.One, dy, lddy, x, ldx, T.One, weight.Grad.AsSpan(w0), inFeatures);
-        if (bias is { RequiresGrad: true })
-        {
-            var db = bias.Grad.AsSpan(biasPart * outFeatures, outFeatures);
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(db, dy.Slice(r * lddy, outFeatures), db);
-        }
     }
 
     /// <summary>Backward of <see cref="ProjectSource"/>: per sequence, the projection's backward on rows 0..S−1, and Σ_n dY[n, S] into bias_k/bias_v.</summary>
@@ -529,7 +496,7 @@ public sealed class MultiheadAttention<T> : Module<T> where T : unmanaged, IBina
         for (int i = 0; i < n; i++)
         {
             var dyi = dy.Slice(i * sExt * e, sExt * e);
-            ProjectBackward(dyi, e, s, x[(i * start)..], ld, features, weight, separate is null ? part : -1, e, InProjBias, part, dx[(i * start)..], ld, accumulate);
+            AttentionProjection.Backward(dyi, e, s, x[(i * start)..], ld, features, weight, separate is null ? part : -1, e, InProjBias, part, dx[(i * start)..], ld, accumulate);
             if (appended is { RequiresGrad: true })
                 TensorPrimitives.Add(appended.Grad, dyi.Slice(s * e, e), appended.Grad);
         }
