@@ -82,7 +82,7 @@ internal sealed partial class AttentionEngine<T> where T : unmanaged, IBinaryFlo
     private Tensor<T> _dO = null!, _dQ = null!, _dK = null!, _dV = null!;
     private Tensor<T>? _dWeights;
 
-    private readonly PartJob _exactForward, _exactBackward, _flashForward, _flashPrologue, _flashKeyValue, _flashQuery;
+    private readonly PartJob _exactForward, _exactBackward, _flashForward, _flashPrologue, _flashKeyValue, _flashQuery, _flashFused;
 
     public AttentionEngine()
     {
@@ -92,6 +92,7 @@ internal sealed partial class AttentionEngine<T> where T : unmanaged, IBinaryFlo
         _flashPrologue = new(FlashProloguePart);
         _flashKeyValue = new(FlashKeyValuePart);
         _flashQuery = new(FlashQueryPart);
+        _flashFused = new(FlashFusedPart);
     }
 
     public int BatchHeads => Batch * Heads;
