@@ -6,17 +6,19 @@
 // Blocks: queries in blocks of Br = 64 rows (i), keys in blocks of Bc = 64 (j). A block of scores is
 // computed TRANSPOSED, Sᵀ_ij = K_j·(scale·Q_i)ᵀ [Bc, Br], so that each line holds one key for 64
 // queries: the per-query running statistics m and ℓ are then vectors along a line, and no key or
-// value block ever needs transposing (only the small query block, once).
+// value block ever needs transposing (only the small query block, once). The output accumulator is
+// kept transposed too, Aᵀ [dv, Br], so that its per-query rescaling is a vector product per line and
+// every product has 64 columns (AttentionKernels.cs).
 //
-// Forward, for one query block i (one work unit: FlashForwardPart):
-//     m = −∞, ℓ = 0, A = 0                                 running max, running sum, unnormalised output [Br, dv]
+// Forward, for one query block i (one work unit: FlashForwardPart; units of one thread run in order):
+//     m = −∞, ℓ = 0, A = 0                                 running max, running sum, unnormalised output
 //     for each key block j not wholly masked (causal/window: skipped without computing it):
 //         S   = scale·Q_i·K_jᵀ + M_ij                      (as Sᵀ, masks added in ApplyMasks)
 //         m'  = max(m, rowmax S)
 //         α   = e^(m − m')                                 rescales what was summed with the old max
 //         P   = e^(S − m')                                 (m' = −∞: a row with nothing visible yet, P = 0)
 //         ℓ   = α·ℓ + rowsum P
-//         A   = α·A + (P ⊙ Z/(1−p))·V_j                    dropout on the weights, not on ℓ
+//         A   = diag(α)·A + (P ⊙ Z/(1−p))·V_j              dropout on the weights, not on ℓ
 //         m   = m'
 //     O_i = A / ℓ (0 where ℓ = 0: every key masked),   L_i = m + log ℓ (+∞ where ℓ = 0)
 // Only L (the log-sum-exp) is stored: P_ij = e^(S_ij − L_i) recomputes any block of the softmax.
@@ -24,14 +26,16 @@
 // Backward (recomputing each block; D_q = Σ_c dO_qc·O_qc = Σ_k P_qk·dP_qk):
 //     for a block (i, j):  P = e^(S − L_i),  dP̃ = dO_i·V_jᵀ,  dP = dP̃ ⊙ Z/(1−p),  dS = P ⊙ (dP − D_i)
 //     dV_j += (P ⊙ Z/(1−p))ᵀ·dO_i     dK_j += scale·dSᵀ·Q_i     dQ_i += scale·dS·K_j
-// Work partition, deterministic and free of write races: dK and dV are summed in units that own a
-// key block j of one kv head (looping over its query heads and the query blocks that see it:
-// FlashKeyValuePart), dQ in units that own a query block i of one head (looping over the key blocks:
-// FlashQueryPart). Each unit recomputes the P and dS blocks it needs (the Triton tutorial's split;
-// FlashAttention-2 instead adds dQ atomically, which is not deterministic). A prologue stores
-// scale·Qᵀ, dOᵀ and D per head.
-// Units that see more blocks (late query blocks, early key blocks under a causal mask) are handed
-// out first, so the threads finish together.
+// A prologue stores scale·Qᵀ, dOᵀ and D per head. Work partition, deterministic and free of write races:
+//   ≥ 4 kv heads (batch × heads): one unit per kv head walks its key blocks j and, for each, its query heads
+//     and the query blocks that see j; each block's P and dS are computed once and feed all three sums
+//     (FlashFusedPart; dQ_i accumulates in place, always in the same order).
+//   fewer: two passes so that one head can still use every thread: units owning a key block j sum dK_j and
+//     dV_j (FlashKeyValuePart), then units owning a query block i recompute the blocks they see and sum dQ_i
+//     (FlashQueryPart): the Triton tutorial's split, at two more products per block. FlashAttention-2 instead
+//     adds dQ atomically, which is not deterministic.
+// Units that see more blocks (late query blocks, early key blocks under a causal mask) are handed out
+// first, so the threads finish together.
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -249,38 +253,45 @@ internal sealed partial class AttentionEngine<T>
     private void FlashFusedPart(int part)
     {
         int b = part / KvHeads, g = part % KvHeads;
-        var s = Scratch;
-        var q = Q.AsReadOnlySpan();
-        var k = K.AsReadOnlySpan()[KLayout.Offset(b, g)..];
-        var dO = _dO.AsReadOnlySpan();
         var dQ = _dQ.AsSpan();
         for (int h = g * Group; h < (g + 1) * Group; h++)
             for (int r = 0; r < Lq; r++) dQ.Slice(QLayout.Offset(b, h) + r * QLayout.RowStride, Dk).Clear();
-        for (int kb = 0; kb < KeyBlocks; kb++)
+        for (int kb = 0; kb < KeyBlocks; kb++) KeyBlockGradients(b, g, kb, withQuery: true);
+    }
+
+    /// <summary>
+    /// dK_j and dV_j of key block <paramref name="kb"/> of kv head (b, g), summed over its query heads and the query blocks
+    /// that see it; <paramref name="withQuery"/> also adds each block's scale·dS·K_j into dQ_i.
+    /// </summary>
+    private void KeyBlockGradients(int b, int g, int kb, bool withQuery)
+    {
+        int k0 = kb * KeyBlock, nk = Math.Min(KeyBlock, Lk - k0);
+        var s = Scratch;
+        var dKAcc = BlockScratch.Get(ref s.Acc, nk * Dk);
+        var dVAcc = BlockScratch.Get(ref s.Acc2, nk * Dv);
+        dKAcc.Clear();
+        dVAcc.Clear();
+        var q = Q.AsReadOnlySpan();
+        var kj = K.AsReadOnlySpan()[(KLayout.Offset(b, g) + k0 * KLayout.RowStride)..];
+        var dO = _dO.AsReadOnlySpan();
+        var dQ = _dQ.AsSpan();
+        for (int h = g * Group; h < (g + 1) * Group; h++)
         {
-            int k0 = kb * KeyBlock, nk = Math.Min(KeyBlock, Lk - k0);
-            var dKAcc = BlockScratch.Get(ref s.Acc, nk * Dk);
-            var dVAcc = BlockScratch.Get(ref s.Acc2, nk * Dv);
-            dKAcc.Clear();
-            dVAcc.Clear();
-            var kj = k[(k0 * KLayout.RowStride)..];
-            for (int h = g * Group; h < (g + 1) * Group; h++)
+            int bh = b * Heads + h;
+            for (int qb = 0; qb < QueryBlocks; qb++)
             {
-                int bh = b * Heads + h;
-                for (int qb = 0; qb < QueryBlocks; qb++)
-                {
-                    int q0 = qb * QueryBlock, nq = Math.Min(QueryBlock, Lq - q0);
-                    if (Structure.BlockIsMasked(q0, q0 + nq, k0, k0 + nk)) continue;
-                    var dropped = BlockGradients(s, bh, q0, nq, k0, nk);
-                    int qi = QLayout.Offset(b, h) + q0 * QLayout.RowStride;
-                    // dV_j += P̃ᵀ·dO_i,  dK_j += scale·dSᵀ·Q_i,  dQ_i += scale·dS·K_j
-                    AttentionKernels.Product(false, nk, Dv, nq, dropped, QueryBlock, dO[(OLayout.Offset(b, h) + q0 * OLayout.RowStride)..], OLayout.RowStride, true, dVAcc, Dv);
-                    AttentionKernels.Product(false, nk, Dk, nq, s.DScores, QueryBlock, q[qi..], QLayout.RowStride, true, dKAcc, Dk);
+                int q0 = qb * QueryBlock, nq = Math.Min(QueryBlock, Lq - q0);
+                if (Structure.BlockIsMasked(q0, q0 + nq, k0, k0 + nk)) continue;
+                var dropped = BlockGradients(s, bh, q0, nq, k0, nk);
+                int qi = QLayout.Offset(b, h) + q0 * QLayout.RowStride;
+                // dV_j += P̃ᵀ·dO_i,  dK_j += scale·dSᵀ·Q_i  (and dQ_i += scale·dS·K_j)
+                AttentionKernels.Product(false, nk, Dv, nq, dropped, QueryBlock, dO[(OLayout.Offset(b, h) + q0 * OLayout.RowStride)..], OLayout.RowStride, true, dVAcc, Dv);
+                AttentionKernels.Product(false, nk, Dk, nq, s.DScores, QueryBlock, q[qi..], QLayout.RowStride, true, dKAcc, Dk);
+                if (withQuery)
                     AttentionKernels.Product(true, nq, Dk, nk, s.DScores, QueryBlock, kj, KLayout.RowStride, true, dQ[qi..], QLayout.RowStride);
-                }
             }
-            StoreKeyValueGradients(b, g, k0, nk, dKAcc, dVAcc);
         }
+        StoreKeyValueGradients(b, g, k0, nk, dKAcc, dVAcc);
     }
 
     /// <summary>Writes the summed dK_j, dV_j [nk, d] of key block j into the outputs.</summary>
@@ -386,33 +397,11 @@ internal sealed partial class AttentionEngine<T>
         }
     }
 
-    /// <summary>dK_j and dV_j of key block j of one kv head, summed over its query heads and the query blocks that see it.</summary>
+    /// <summary>Two-pass backward, first pass: dK_j and dV_j of one key block of one kv head (largest causal blocks first).</summary>
     private void FlashKeyValuePart(int part)
     {
-        int groups = Batch * KvHeads, kb = part / groups, bg = part % groups;
-        int b = bg / KvHeads, g = bg % KvHeads;
-        int k0 = kb * KeyBlock, nk = Math.Min(KeyBlock, Lk - k0);
-        var s = Scratch;
-        var dKAcc = BlockScratch.Get(ref s.Acc, nk * Dk);
-        var dVAcc = BlockScratch.Get(ref s.Acc2, nk * Dv);
-        dKAcc.Clear();
-        dVAcc.Clear();
-        var q = Q.AsReadOnlySpan();
-        var dO = _dO.AsReadOnlySpan();
-        for (int h = g * Group; h < (g + 1) * Group; h++)
-        {
-            int bh = b * Heads + h;
-            for (int qb = 0; qb < QueryBlocks; qb++)
-            {
-                int q0 = qb * QueryBlock, nq = Math.Min(QueryBlock, Lq - q0);
-                if (Structure.BlockIsMasked(q0, q0 + nq, k0, k0 + nk)) continue;
-                var dropped = BlockGradients(s, bh, q0, nq, k0, nk);
-                // dV_j += P̃ᵀ·dO_i,  dK_j += scale·dSᵀ·Q_i
-                AttentionKernels.Product(false, nk, Dv, nq, dropped, QueryBlock, dO[(OLayout.Offset(b, h) + q0 * OLayout.RowStride)..], OLayout.RowStride, true, dVAcc, Dv);
-                AttentionKernels.Product(false, nk, Dk, nq, s.DScores, QueryBlock, q[(QLayout.Offset(b, h) + q0 * QLayout.RowStride)..], QLayout.RowStride, true, dKAcc, Dk);
-            }
-        }
-        StoreKeyValueGradients(b, g, k0, nk, dKAcc, dVAcc);
+        int groups = Batch * KvHeads, bg = part % groups;
+        KeyBlockGradients(bg / KvHeads, bg % KvHeads, part / groups, withQuery: false);
     }
 
     /// <summary>dQ_i of query block i of one head, summed over the key blocks it sees.</summary>
