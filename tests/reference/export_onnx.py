@@ -33,6 +33,22 @@ class MatMul(torch.nn.Module):
         return torch.matmul(a, b)
 
 
+class SelfAttention(torch.nn.Module):
+    """nn.MultiheadAttention self-attention, batch-first, output only (need_weights=False)."""
+
+    def __init__(self, embed_dim, num_heads):
+        super().__init__()
+        self.mha = torch.nn.MultiheadAttention(embed_dim, num_heads, batch_first=True)
+
+    def forward(self, x):
+        m = self.mha
+        t = x.transpose(0, 1)  # the functional form is sequence-first
+        out, _ = torch.nn.functional.multi_head_attention_forward(
+            t, t, t, m.embed_dim, m.num_heads, m.in_proj_weight, m.in_proj_bias, None, None, False, 0.0,
+            m.out_proj.weight, m.out_proj.bias, training=False, need_weights=False)
+        return out.transpose(0, 1)
+
+
 class Recurrent(torch.nn.Module):
     """Wraps nn.RNN/LSTM/GRU so that only the output sequence is returned."""
 
@@ -109,6 +125,7 @@ def main(names):
     todo["rnn_fwd"] = (Recurrent(torch.nn.RNN(I, H, nonlinearity="tanh")), (x,), ["x"], "RNN")
     todo["lstm_fwd"] = (Recurrent(torch.nn.LSTM(I, H)), (x,), ["x"], "LSTM")
     todo["gru_fwd"] = (Recurrent(torch.nn.GRU(I, H)), (x,), ["x"], "GRU")
+    todo["mha_fwd"] = (SelfAttention(256, 8), (torch.randn(8, 128, 256),), ["x"], "Softmax")
     for name in names or list(todo):
         export(name, *todo[name])
 

@@ -283,7 +283,7 @@ internal static class VectorMath
     private const double ExpD11 = 2.5110037605963777708e-8;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> ExpF(Vector512<float> x)
+    internal static Vector512<float> ExpF(Vector512<float> x)
     {
         var xc = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(ExpMinF)), Vector512.Create(ExpMaxF));
         var kShifted = Vector512.FusedMultiplyAdd(xc, Vector512.Create(Log2EF), Vector512.Create(ShifterF)); // round(x·log₂e) in the low bits
