@@ -38,6 +38,7 @@
 // first, so the threads finish together.
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NeuralPrimitives;
 
@@ -84,14 +85,51 @@ internal sealed partial class AttentionEngine<T>
             structural: !Structure.BlockIsVisible(q0, q0 + nq, k0, k0 + nk));
     }
 
-    /// <summary>dst[c·ldDst + r] = scale·src[r·ld + c] for r &lt; rows, c &lt; cols; columns rows..width of dst are zeroed.</summary>
-    private static void TransposeInto(ReadOnlySpan<T> src, int ld, int rows, int cols, Span<T> dst, int ldDst, int width, T scale)
+    /// <summary>
+    /// dst[c·ldDst + r] = scale·src[r·ld + c] for r &lt; rows, c &lt; cols; columns rows..width of dst are zeroed.
+    /// Float on AVX-512 with 16-aligned sizes runs the GEMM's 16×16 in-register transpose (rows past <paramref name="rows"/>
+    /// come out as zeros): at head width 32 the element loop cost about as much as a block's two products.
+    /// </summary>
+    private static unsafe void TransposeInto(ReadOnlySpan<T> src, int ld, int rows, int cols, Span<T> dst, int ldDst, int width, T scale)
     {
+        if (typeof(T) == typeof(float) && Avx512F.IsSupported && cols % 16 == 0 && width % 16 == 0 && ldDst >= width)
+        {
+            Guard.MinLength(src.Length, (rows - 1) * ld + cols, nameof(src));
+            Guard.MinLength(dst.Length, (cols - 1) * ldDst + width, nameof(dst));
+            fixed (T* ps = src, pd = dst)
+                for (int c0 = 0; c0 < cols; c0 += 16)
+                    for (int r0 = 0; r0 < width; r0 += 16)
+                        Gemm.Transpose16x16((float*)ps + r0 * ld + c0, ld, Math.Clamp(rows - r0, 0, 16), (float*)pd + c0 * ldDst + r0, ldDst, float.CreateTruncating(scale));
+            return;
+        }
         for (int c = 0; c < cols; c++)
         {
             var line = dst.Slice(c * ldDst, width);
             for (int r = 0; r < rows; r++) line[r] = scale * src[r * ld + c];
             line[rows..].Clear();
+        }
+    }
+
+    /// <summary>
+    /// dst[r·ldDst + c] = srcT[c·Br + r] for r &lt; rows, c &lt; cols: a transposed accumulator [cols, Br] back into rows
+    /// (16×16 register transposes for whole groups of 16 rows, the rest element by element).
+    /// </summary>
+    private static unsafe void TransposeOut(ReadOnlySpan<T> srcT, int rows, int cols, Span<T> dst, int ldDst)
+    {
+        int r = 0;
+        if (typeof(T) == typeof(float) && Avx512F.IsSupported && cols % 16 == 0 && rows >= 16)
+        {
+            Guard.MinLength(srcT.Length, cols * QueryBlock, nameof(srcT));
+            Guard.MinLength(dst.Length, (rows - 1) * ldDst + cols, nameof(dst));
+            fixed (T* ps = srcT, pd = dst)
+                for (; r + 16 <= rows; r += 16)
+                    for (int c0 = 0; c0 < cols; c0 += 16)
+                        Gemm.Transpose16x16((float*)ps + c0 * QueryBlock + r, QueryBlock, 16, (float*)pd + r * ldDst + c0, ldDst, 1f);
+        }
+        for (; r < rows; r++)
+        {
+            var row = dst.Slice(r * ldDst, cols);
+            for (int c = 0; c < cols; c++) row[c] = srcT[c * QueryBlock + r];
         }
     }
 
@@ -137,13 +175,13 @@ internal sealed partial class AttentionEngine<T>
         var o = O.AsSpan()[(OLayout.Offset(b, h) + q0 * OLayout.RowStride)..];
         var lse = _logSumExp.Array.AsSpan(bh * PaddedLq + q0, QueryBlock);
         lse.Fill(T.PositiveInfinity);
-        for (int r = 0; r < nq; r++)
+        for (int r = 0; r < QueryBlock; r++)
         {
-            T inverse = l[r] == T.Zero ? T.Zero : T.One / l[r];
-            var row = o.Slice(r * OLayout.RowStride, Dv);
-            for (int c = 0; c < Dv; c++) row[c] = accT[c * QueryBlock + r] * inverse;
-            if (l[r] != T.Zero) lse[r] = m[r] + T.Log(l[r]);
+            alpha[r] = l[r] == T.Zero ? T.Zero : T.One / l[r];
+            if (r < nq && l[r] != T.Zero) lse[r] = m[r] + T.Log(l[r]);
         }
+        for (int c = 0; c < Dv; c++) MultiplyLine(accT.Slice(c * QueryBlock, QueryBlock), alpha);
+        TransposeOut(accT, nq, Dv, o, OLayout.RowStride);
     }
 
     /// <summary>
@@ -422,11 +460,6 @@ internal sealed partial class AttentionEngine<T>
             // dQ_iᵀ += K_jᵀ·(scale·dSᵀ)
             AttentionKernels.Product(true, Dk, QueryBlock, nk, k[(k0 * KLayout.RowStride)..], KLayout.RowStride, s.DScores, QueryBlock, true, dQAccT, QueryBlock);
         }
-        var dQ = _dQ.AsSpan()[(QLayout.Offset(b, h) + q0 * QLayout.RowStride)..];
-        for (int r = 0; r < nq; r++)
-        {
-            var row = dQ.Slice(r * QLayout.RowStride, Dk);
-            for (int c = 0; c < Dk; c++) row[c] = dQAccT[c * QueryBlock + r];
-        }
+        TransposeOut(dQAccT, nq, Dk, _dQ.AsSpan()[(QLayout.Offset(b, h) + q0 * QLayout.RowStride)..], QLayout.RowStride);
     }
 }

@@ -17,7 +17,7 @@ namespace NeuralPrimitives;
 public static partial class Gemm
 {
     /// <summary>16×16 float transpose (see the file header).</summary>
-    private static unsafe void Transpose16x16(float* src, nint ld, int rows, float* dst, nint dstStride, float scale)
+    internal static unsafe void Transpose16x16(float* src, nint ld, int rows, float* dst, nint dstStride, float scale)
     {
         Vector512<float> r0 = 0 < rows ? Vector512.Load(src + 0 * ld) : default;
         Vector512<float> r1 = 1 < rows ? Vector512.Load(src + 1 * ld) : default;
