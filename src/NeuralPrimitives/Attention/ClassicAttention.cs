@@ -4,7 +4,7 @@
 // the encoder's last state. With attention, every decoder step looks back at all encoder states
 // h_1..h_T: it scores each against its own state s, turns the scores into weights with a softmax over
 // the source, and reads out their weighted average, the context vector. The score functions are the
-// subclasses (docs/classic-attention.md compares them); this file is what they share.
+// subclasses (docs/attention.md, "Classic attention", compares them); this file is what they share.
 //
 // Shapes:   s [B, Ds] decoder state     h [B, T, Dh] encoder states     e, a [B, T]     c [B, Dh]
 //           padding: keyPaddingMask [B, T] (true = padding, as nn.MultiheadAttention) or lengths [B]
