@@ -31,7 +31,10 @@ public class Seq2SeqTests
             Forward = () => [[model.Forward(batch)]],
             Backward = d => { model.Backward(d[0][0]); return []; },
         };
-        var result = GradientCheck.Run(problem);
+        // Tighter than gradcheck's defaults: the gradients of this tiny model's mean loss are ~1e-5 … 1e-4, so an
+        // absolute tolerance of 1e-5 would let a missing term pass (dropping the attention's ds did); central
+        // differences agree to ~2e-10 here.
+        var result = GradientCheck.Run(problem, new GradientCheckOptions { AbsoluteTolerance = 1e-8, RelativeTolerance = 1e-6 });
         Assert.True(result.Passed, result.ToString());
         Assert.Equal(attention, parameters.Any(p => p.Name.StartsWith("attention.", StringComparison.Ordinal)));
         // The check must have seen real gradients: every weight matrix gets some (only padding rows stay zero).
@@ -94,9 +97,10 @@ public class Seq2SeqTests
     // ---- the demo, in-process ----------------------------------------------------------------------------------
 
     // A small version of the default run: lengths 5–12, a smaller model, a fixed number of steps (so the result
-    // does not depend on the machine's speed; the time budget is only a safety cap).
+    // does not depend on the machine's speed; the time budget is only a safety cap). About 5 s. At length 12,
+    // seeds 1–8 gave attention 87–95 % and no attention 0–1 %, so the margin of 50 points holds with room.
     private static readonly string[] Small =
-        ["--steps", "250", "--time", "120", "--min-length", "5", "--max-length", "12", "--alphabet", "10",
+        ["--steps", "600", "--time", "120", "--min-length", "5", "--max-length", "12", "--alphabet", "10",
          "--hidden", "48", "--embedding", "16", "--attention-size", "16", "--batch", "32", "--lr", "0.006", "--test-per-length", "100"];
 
     private static (int Code, string Output, string Error, JsonElement Result, string Folder) RunDemo(params string[] args)
@@ -122,7 +126,7 @@ public class Seq2SeqTests
             Assert.True(code == 0, error);
             double[] plain = Accuracy(result, "NoAttention"), attention = Accuracy(result, "Attention");
             int longest = plain.Length - 1;
-            Assert.True(attention[longest] >= plain[longest] + 0.3,
+            Assert.True(attention[longest] >= plain[longest] + 0.5,
                 $"seed {seed}: at length 12 attention {attention[longest]:P0} vs no attention {plain[longest]:P0}\n{output}");
             Assert.Contains("Exact-match accuracy", output);
             foreach (var png in new[] { "accuracy_by_length.png", "attention_heatmap.png" })
