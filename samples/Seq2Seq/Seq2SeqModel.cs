@@ -87,20 +87,20 @@ internal sealed class Seq2SeqModel<T> : Module<T> where T : unmanaged, IBinaryFl
     // ---- the decoder step: one definition, used by training (Forward) and decoding (Infer) ------------------
 
     /// <summary>
-    /// Decoder step u (1-based in the header; here u counts from 0): reads s_u, c_u and the embedded previous token,
-    /// writes s_{u+1} and c_{u+1}, returns the logits [B, V] and the attention weights [B, S] (null without attention).
-    /// With <paramref name="training"/> every module runs its caching Forward, ready for one Backward.
+    /// Decoder step u = 1 … U of the header: reads s_{u−1}, c_{u−1} and e = Embed_tgt(y_{u−1}), writes s_u and c_u, and
+    /// returns logits_u [B, V] and the attention weights a_u [B, S] (null without attention). With <paramref name="training"/>
+    /// every module runs its caching Forward, ready for one Backward; otherwise Infer.
     /// </summary>
     private (Tensor<T> Logits, Tensor<T>? Weights) Step(int u, ReadOnlySpan<T> embedded, Tensor<T> encoder, int[] lengths, bool training)
     {
-        var (sPrev, s) = (_states[u], _states[u + 1]);
-        Join(embedded, EmbeddingSize, Attention is null ? default : _contexts[u].AsReadOnlySpan(), _x);    // x = [e; c_{u−1}]
-        (training ? Cell.Forward(_x, sPrev) : Cell.Infer(_x, sPrev)).AsReadOnlySpan().CopyTo(s.AsSpan());  // s = GRU(x, s_{u−1})
-        if (Attention is null) return (training ? Head.Forward(s) : Head.Infer(s), null);                // logits = W_o s + b_o
+        var (sPrev, s) = (_states[u - 1], _states[u]);
+        Join(embedded, EmbeddingSize, Attention is null ? default : _contexts[u - 1].AsReadOnlySpan(), _x); // x_u = [e; c_{u−1}]
+        (training ? Cell.Forward(_x, sPrev) : Cell.Infer(_x, sPrev)).AsReadOnlySpan().CopyTo(s.AsSpan());   // s_u = GRUCell(x_u, s_{u−1})
+        if (Attention is null) return (training ? Head.Forward(s) : Head.Infer(s), null);                 // logits_u = W_o s_u + b_o
         var (c, a) = training ? Attention.Forward(s, encoder, lengths: lengths) : Attention.Infer(s, encoder, lengths: lengths);
-        c.AsReadOnlySpan().CopyTo(_contexts[u + 1].AsSpan());                                            // c = Σ_t a_t h_t
-        Join(s.AsReadOnlySpan(), HiddenSize, c.AsReadOnlySpan(), _z);                                    // z = [s; c]
-        return (training ? Head.Forward(_z) : Head.Infer(_z), a);                                        // logits = W_o z + b_o
+        c.AsReadOnlySpan().CopyTo(_contexts[u].AsSpan());                                                 // c_u = Σ_t a_ut h_t
+        Join(s.AsReadOnlySpan(), HiddenSize, c.AsReadOnlySpan(), _z);                                     // [s_u; c_u]
+        return (training ? Head.Forward(_z) : Head.Infer(_z), a);                                         // logits_u = W_o [s_u; c_u] + b_o
     }
 
     // ---- training -------------------------------------------------------------------------------------------
@@ -114,10 +114,9 @@ internal sealed class Seq2SeqModel<T> : Module<T> where T : unmanaged, IBinaryFl
         var encoder = StartDecoder(Encoder.Forward(SourceEmbedding.Forward(batch.Sources), lengths: batch.SourceLengths));
         var embedded = TargetEmbedding.Forward(batch.DecoderInputs);                        // Embed_tgt(y_0 … y_{U−1}) [U, B, E]
         _logits = Sized(_logits, [U, B, _vocabulary]);
-        int rowE = B * EmbeddingSize, rowV = B * _vocabulary;
-        for (int u = 0; u < U; u++)
-            Step(u, embedded.AsReadOnlySpan().Slice(u * rowE, rowE), encoder, batch.SourceLengths, training: true)
-                .Logits.AsReadOnlySpan().CopyTo(_logits.AsSpan().Slice(u * rowV, rowV));
+        for (int u = 1; u <= U; u++)
+            Step(u, At(embedded, u - 1), encoder, batch.SourceLengths, training: true).Logits.AsReadOnlySpan()
+                .CopyTo(_logits.AsSpan().Slice((u - 1) * B * _vocabulary, B * _vocabulary));   // logits_u is row u − 1 of [U, B, V]
         T loss = Loss.Forward(_logits, batch.Targets);
         (_batch, _embedded, _encoder) = (batch, embedded, encoder);
         pass.Complete();
@@ -140,10 +139,10 @@ internal sealed class Seq2SeqModel<T> : Module<T> where T : unmanaged, IBinaryFl
         Span<T> ds = _ds.AsSpan(), dc = _dc.AsSpan();
         ds.Clear();                                                                         // nothing flows back from after step U
         dc.Clear();
-        for (int u = U - 1; u >= 0; u--)
+        for (int u = U; u >= 1; u--)
         {
-            Step(u, embedded.AsReadOnlySpan().Slice(u * B * E, B * E), encoder, batch.SourceLengths, training: true);  // recompute (header)
-            var dz = Head.Backward(Rows(dLogits, u));                                       // [ds_head; dc_head]
+            Step(u, At(embedded, u - 1), encoder, batch.SourceLengths, training: true);    // recompute step u (header)
+            var dz = Head.Backward(Rows(dLogits, u - 1));                                   // [ds_head; dc_head]
             if (Attention is null) TensorPrimitives.Add(ds, dz.AsReadOnlySpan(), ds);
             else
             {
@@ -153,8 +152,8 @@ internal sealed class Seq2SeqModel<T> : Module<T> where T : unmanaged, IBinaryFl
                 TensorPrimitives.Add(_dEncoder.AsSpan(), dh.AsReadOnlySpan(), _dEncoder.AsSpan());  // dh_1…S += dh
             }
             var (dx, dsPrev) = Cell.Backward(_ds);
-            dsPrev.AsReadOnlySpan().CopyTo(ds);                                             // ∂L/∂s_{u−1}
-            Split(dx.AsReadOnlySpan(), E, _dEmbedded.AsSpan().Slice(u * B * E, B * E), Attention is null ? default : dc, accumulate: false); // [de_u; ∂L/∂c_{u−1}]
+            dsPrev.AsReadOnlySpan().CopyTo(ds);                                             // ds = ∂L/∂s_{u−1}
+            Split(dx.AsReadOnlySpan(), E, _dEmbedded.AsSpan().Slice((u - 1) * B * E, B * E), Attention is null ? default : dc, accumulate: false); // [de_u; dc = ∂L/∂c_{u−1}]
         }
         TargetEmbedding.Backward(_dEmbedded);
         ds.CopyTo(_dsTail.AsSpan());                                                        // ∂L/∂s_0 = ∂L/∂h_L
@@ -181,7 +180,7 @@ internal sealed class Seq2SeqModel<T> : Module<T> where T : unmanaged, IBinaryFl
         var tokens = Enumerable.Range(0, B).Select(_ => new List<int>()).ToArray();
         var weights = Enumerable.Range(0, B).Select(_ => new List<double[]>()).ToArray();
         var ended = new bool[B];
-        for (int u = 0; u < maxSteps && ended.Contains(false); u++)
+        for (int u = 1; u <= maxSteps && ended.Contains(false); u++)
         {
             var embedded = TargetEmbedding.Infer(Tensor.Create(previous, [B]));             // Embed_tgt(y_{u−1}) [B, E]
             var (logits, a) = Step(u, embedded.AsReadOnlySpan(), encoder, batch.SourceLengths, training: false);
@@ -227,13 +226,19 @@ internal sealed class Seq2SeqModel<T> : Module<T> where T : unmanaged, IBinaryFl
 
     private Tensor<T>? _row;
 
-    /// <summary>Time step u of a [U, B, V] tensor, as a [B, V] tensor (copied into a reused buffer).</summary>
-    private Tensor<T> Rows(Tensor<T> sequence, int u)
+    /// <summary>Row i of a time-major [U, B, V] tensor as a [B, V] tensor (copied into a reused buffer).</summary>
+    private Tensor<T> Rows(Tensor<T> sequence, int i)
     {
-        int B = (int)sequence.Lengths[1], V = (int)sequence.Lengths[2];
-        _row = Sized(_row ?? Empty, [B, V]);
-        sequence.AsReadOnlySpan().Slice(u * B * V, B * V).CopyTo(_row.AsSpan());
+        _row = Sized(_row ?? Empty, [sequence.Lengths[1], sequence.Lengths[2]]);
+        At(sequence, i).CopyTo(_row.AsSpan());
         return _row;
+    }
+
+    /// <summary>Row i of a time-major [U, B, ·] tensor, as a span.</summary>
+    private static ReadOnlySpan<T> At(Tensor<T> sequence, int i)
+    {
+        int row = (int)(sequence.FlattenedLength / sequence.Lengths[0]);
+        return sequence.AsReadOnlySpan().Slice(i * row, row);
     }
 
     /// <summary>Row-wise concatenation dst_b = [a_b; b_b] (a has <paramref name="widthA"/> columns; b may be empty).</summary>
