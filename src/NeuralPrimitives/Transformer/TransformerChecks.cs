@@ -80,4 +80,31 @@ internal static class TransformerChecks
     /// <summary>Training Forward or thread-safe Infer of a one-tensor layer.</summary>
     public static Tensor<T> Run<T>(ILayer<T> layer, Tensor<T> x, bool training) where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
         training ? layer.Forward(x) : layer.Infer(x);
+
+    /// <summary>Calls the factory for layers 0 … numLayers − 1 (a stack's layers, each its own instance).</summary>
+    public static TLayer[] BuildLayers<TLayer>(Func<int, TLayer> layer, int numLayers)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        Guard.Positive(numLayers);
+        return Enumerable.Range(0, numLayers).Select(layer).ToArray();
+    }
+
+    /// <summary>A stack's layers: at least one, none null, all with one dModel and batchFirst.</summary>
+    public static TLayer[] StackLayers<TLayer>(IEnumerable<TLayer> layers, Func<TLayer, (int DModel, bool BatchFirst)> sizes) where TLayer : class
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        var all = layers.ToArray();
+        if (all.Length == 0) throw new ArgumentException("layers must hold at least one layer, got none.", nameof(layers));
+        if (all[0] is null) throw new ArgumentException("layers must not contain null, got null at index 0.", nameof(layers));
+        var first = sizes(all[0]);
+        for (int i = 0; i < all.Length; i++)
+        {
+            var l = all[i];
+            if (l is null || sizes(l) != first)
+                throw new ArgumentException(
+                    $"layers must be non-null with one dModel and batchFirst: expected dModel {first.DModel}, batchFirst {first.BatchFirst}, got {(l is null ? "null" : $"dModel {sizes(l).DModel}, batchFirst {sizes(l).BatchFirst}")} at index {i}.",
+                    nameof(layers));
+        }
+        return all;
+    }
 }

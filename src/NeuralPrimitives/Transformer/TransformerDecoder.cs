@@ -26,28 +26,16 @@ public sealed class TransformerDecoder<T> : Module<T> where T : unmanaged, IBina
     /// <param name="numLayers">N (≥ 1).</param>
     /// <param name="norm">The final norm, or null for none.</param>
     public TransformerDecoder(Func<int, TransformerDecoderLayer<T>> decoderLayer, int numLayers, NormalizationLayer<T>? norm = null)
-        : this(Build(decoderLayer, numLayers), norm) { }
+        : this(TransformerChecks.BuildLayers(decoderLayer, numLayers), norm) { }
 
     /// <summary>Stacks the given layers in order (they must all have the same dModel and batchFirst).</summary>
     /// <param name="layers">The layers (at least one, each used once).</param>
     /// <param name="norm">The final norm, or null for none.</param>
     public TransformerDecoder(IEnumerable<TransformerDecoderLayer<T>> layers, NormalizationLayer<T>? norm = null)
     {
-        ArgumentNullException.ThrowIfNull(layers);
-        _layers = layers.ToArray();
-        if (_layers.Length == 0) throw new ArgumentException("layers must hold at least one layer, got none.", nameof(layers));
-        foreach (var l in _layers)
-            if (l is null || l.DModel != _layers[0].DModel || l.BatchFirst != _layers[0].BatchFirst)
-                throw new ArgumentException($"layers must be non-null with one dModel and batchFirst: expected dModel {_layers[0].DModel}, batchFirst {_layers[0].BatchFirst}, got {(l is null ? "null" : $"dModel {l.DModel}, batchFirst {l.BatchFirst}")}.", nameof(layers));
+        _layers = TransformerChecks.StackLayers(layers, l => (l.DModel, l.BatchFirst));
         Layers = RegisterModule("layers", new ModuleList<T>(_layers));
         if (norm is not null) Norm = RegisterModule("norm", norm);
-    }
-
-    private static IEnumerable<TransformerDecoderLayer<T>> Build(Func<int, TransformerDecoderLayer<T>> decoderLayer, int numLayers)
-    {
-        ArgumentNullException.ThrowIfNull(decoderLayer);
-        Guard.Positive(numLayers);
-        return Enumerable.Range(0, numLayers).Select(decoderLayer).ToArray();
     }
 
     /// <summary>The layers, child <c>layers</c>.</summary>
