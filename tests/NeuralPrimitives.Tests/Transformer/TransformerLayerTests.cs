@@ -283,6 +283,23 @@ public class TransformerLayerTests
         Parallel.For(0, 16, _ => Assert.Equal(expected, model.Infer(src, tgt, tgtIsCausal: true).ToArray()));
     }
 
+    [Fact]
+    public void UnbatchedInputEqualsABatchOfOne()
+    {
+        var rng = new Rng(75);
+        var enc = new TransformerEncoderLayer<double>(E, H, FF, 0, rng: rng);
+        var dec = new TransformerDecoderLayer<double>(E, H, FF, 0, normFirst: true, rng: rng);
+        var x = TestData.Normal(rng, S * E);
+        var m = TestData.Normal(rng, (S + 1) * E);
+        var kpm = new[] { false, true, false };
+        var batched = enc.Infer(Tensor.Create(x, [S, 1, E]), srcKeyPaddingMask: Tensor.Create(kpm, [1, S])).ToArray();
+        Assert.Equal(batched, enc.Infer(Tensor.Create(x, [S, E]), srcKeyPaddingMask: Tensor.Create(kpm, [S])).ToArray());
+        Assert.Equal(batched, enc.Forward(Tensor.Create(x, [S, E]), srcKeyPaddingMask: Tensor.Create(kpm, [S])).ToArray());
+        var y = dec.Infer(Tensor.Create(x, [S, 1, E]), Tensor.Create(m, [S + 1, 1, E]), tgtIsCausal: true).ToArray();
+        Assert.Equal(y, dec.Infer(Tensor.Create(x, [S, E]), Tensor.Create(m, [S + 1, E]), tgtIsCausal: true).ToArray());
+        Rejects("memory", () => dec.Infer(Tensor.Create(x, [S, E]), Tensor.Create(m, [S + 1, 1, E])), "unbatched");
+    }
+
     // ---- bad input ------------------------------------------------------------------------------
 
     private static void Rejects(string param, Action action, params string[] inMessage)
