@@ -81,6 +81,10 @@ internal static class TransformerChecks
     public static Tensor<T> Run<T>(ILayer<T> layer, Tensor<T> x, bool training) where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
         training ? layer.Forward(x) : layer.Infer(x);
 
+    /// <summary>Dropout in a training Forward (the identity in evaluation mode); skipped by inference, where it is the identity.</summary>
+    public static Tensor<T> Drop<T>(Dropout<T> dropout, Tensor<T> x, bool training) where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        training ? dropout.Forward(x) : x;
+
     /// <summary>Calls the factory for layers 0 … numLayers − 1 (a stack's layers, each its own instance).</summary>
     public static TLayer[] BuildLayers<TLayer>(Func<int, TLayer> layer, int numLayers)
     {

@@ -172,17 +172,17 @@ public sealed class TransformerDecoderLayer<T> : Module<T> where T : unmanaged, 
         if (NormFirst)
         {
             var a = TransformerChecks.Run(Norm1, x, training);
-            x1 = TransformerChecks.Residual(x, TransformerChecks.Run(Dropout1, SelfAttention(a, masks, training), training), sum1);                  // x₁ = x + SA(norm1(x))
+            x1 = TransformerChecks.Residual(x, TransformerChecks.Drop(Dropout1, SelfAttention(a, masks, training), training), sum1);                  // x₁ = x + SA(norm1(x))
             var b = TransformerChecks.Run(Norm2, x1, training);
-            x2 = TransformerChecks.Residual(x1, TransformerChecks.Run(Dropout2, CrossAttention(b, memory, masks, training), training), sum2);        // x₂ = x₁ + CA(norm2(x₁), m)
+            x2 = TransformerChecks.Residual(x1, TransformerChecks.Drop(Dropout2, CrossAttention(b, memory, masks, training), training), sum2);        // x₂ = x₁ + CA(norm2(x₁), m)
             var c = TransformerChecks.Run(Norm3, x2, training);
-            y = TransformerChecks.Residual(x2, TransformerChecks.Run(Dropout3, TransformerChecks.Run(FeedForward, c, training), training), sum3);    // y = x₂ + FF(norm3(x₂))
+            y = TransformerChecks.Residual(x2, TransformerChecks.Drop(Dropout3, TransformerChecks.Run(FeedForward, c, training), training), sum3);    // y = x₂ + FF(norm3(x₂))
         }
         else
         {
-            x1 = TransformerChecks.Run(Norm1, TransformerChecks.Residual(x, TransformerChecks.Run(Dropout1, SelfAttention(x, masks, training), training), sum1), training);            // x₁ = norm1(x + SA(x))
-            x2 = TransformerChecks.Run(Norm2, TransformerChecks.Residual(x1, TransformerChecks.Run(Dropout2, CrossAttention(x1, memory, masks, training), training), sum2), training);  // x₂ = norm2(x₁ + CA(x₁, m))
-            y = TransformerChecks.Run(Norm3, TransformerChecks.Residual(x2, TransformerChecks.Run(Dropout3, TransformerChecks.Run(FeedForward, x2, training), training), sum3), training); // y = norm3(x₂ + FF(x₂))
+            x1 = TransformerChecks.Run(Norm1, TransformerChecks.Residual(x, TransformerChecks.Drop(Dropout1, SelfAttention(x, masks, training), training), sum1), training);            // x₁ = norm1(x + SA(x))
+            x2 = TransformerChecks.Run(Norm2, TransformerChecks.Residual(x1, TransformerChecks.Drop(Dropout2, CrossAttention(x1, memory, masks, training), training), sum2), training);  // x₂ = norm2(x₁ + CA(x₁, m))
+            y = TransformerChecks.Run(Norm3, TransformerChecks.Residual(x2, TransformerChecks.Drop(Dropout3, TransformerChecks.Run(FeedForward, x2, training), training), sum3), training); // y = norm3(x₂ + FF(x₂))
         }
         if (training) (_tgt, _memory) = (tgt, memory);
         return y;

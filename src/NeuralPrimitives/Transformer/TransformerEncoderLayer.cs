@@ -142,14 +142,14 @@ public sealed class TransformerEncoderLayer<T> : Module<T> where T : unmanaged, 
         if (NormFirst)
         {
             var a = TransformerChecks.Run(Norm1, x, training);
-            x1 = TransformerChecks.Residual(x, TransformerChecks.Run(Dropout1, SelfAttention(a, srcMask, srcKeyPaddingMask, isCausal, training), training), sum1);          // x₁ = x + SA(norm1(x))
+            x1 = TransformerChecks.Residual(x, TransformerChecks.Drop(Dropout1, SelfAttention(a, srcMask, srcKeyPaddingMask, isCausal, training), training), sum1);          // x₁ = x + SA(norm1(x))
             var b = TransformerChecks.Run(Norm2, x1, training);
-            y = TransformerChecks.Residual(x1, TransformerChecks.Run(Dropout2, TransformerChecks.Run(FeedForward, b, training), training), sum2);                        // y = x₁ + FF(norm2(x₁))
+            y = TransformerChecks.Residual(x1, TransformerChecks.Drop(Dropout2, TransformerChecks.Run(FeedForward, b, training), training), sum2);                        // y = x₁ + FF(norm2(x₁))
         }
         else
         {
-            x1 = TransformerChecks.Run(Norm1, TransformerChecks.Residual(x, TransformerChecks.Run(Dropout1, SelfAttention(x, srcMask, srcKeyPaddingMask, isCausal, training), training), sum1), training); // x₁ = norm1(x + SA(x))
-            y = TransformerChecks.Run(Norm2, TransformerChecks.Residual(x1, TransformerChecks.Run(Dropout2, TransformerChecks.Run(FeedForward, x1, training), training), sum2), training);             // y = norm2(x₁ + FF(x₁))
+            x1 = TransformerChecks.Run(Norm1, TransformerChecks.Residual(x, TransformerChecks.Drop(Dropout1, SelfAttention(x, srcMask, srcKeyPaddingMask, isCausal, training), training), sum1), training); // x₁ = norm1(x + SA(x))
+            y = TransformerChecks.Run(Norm2, TransformerChecks.Residual(x1, TransformerChecks.Drop(Dropout2, TransformerChecks.Run(FeedForward, x1, training), training), sum2), training);             // y = norm2(x₁ + FF(x₁))
         }
         if (training) _src = src;
         return y;
