@@ -62,6 +62,7 @@ public sealed class TransformerEncoder<T> : Module<T> where T : unmanaged, IBina
     public Tensor<T> Forward(Tensor<T> src, AttentionMask<T>? mask = null, Tensor<bool>? srcKeyPaddingMask = null, bool isCausal = false)
     {
         using var pass = BeginForward();
+        Check(src, mask, srcKeyPaddingMask);
         var x = src;
         foreach (var layer in _layers) x = layer.Forward(x, mask, srcKeyPaddingMask, isCausal);
         if (Norm is not null) x = Norm.Forward(x);
@@ -76,9 +77,19 @@ public sealed class TransformerEncoder<T> : Module<T> where T : unmanaged, IBina
     /// <param name="isCausal">As for <see cref="Forward"/>.</param>
     public Tensor<T> Infer(Tensor<T> src, AttentionMask<T>? mask = null, Tensor<bool>? srcKeyPaddingMask = null, bool isCausal = false)
     {
+        Check(src, mask, srcKeyPaddingMask);
         var x = src;
         foreach (var layer in _layers) x = layer.Infer(x, mask, srcKeyPaddingMask, isCausal);
         return Norm is null ? x : Norm.Infer(x);
+    }
+
+    /// <summary>The checks of the first layer, in this method's parameter names (PyTorch's <c>mask</c> is the layers' srcMask).</summary>
+    private void Check(Tensor<T> src, AttentionMask<T>? mask, Tensor<bool>? srcKeyPaddingMask)
+    {
+        var first = _layers[0];
+        var size = TransformerChecks.Sequence(src, first.DModel, first.BatchFirst, nameof(src));
+        TransformerChecks.Mask(mask, size.Batch, first.NHead, size.Length, size.Length, nameof(mask));
+        TransformerChecks.KeyPadding(srcKeyPaddingMask, size, nameof(srcKeyPaddingMask));
     }
 
     /// <summary>Backward of the last <see cref="Forward"/>: the norm and the layers in reverse; returns ∂L/∂src (module-owned).</summary>

@@ -343,6 +343,9 @@ public class TransformerLayerTests
         Rejects("tgt", () => model.Forward(Tensor.Create(new float[3 * 5 * 8], [3, 5, 8]), Tensor.Create(new float[2 * 4 * 8], [2, 4, 8])), "N = 3", "[2, 4, 8]");
         Rejects("src", () => model.Forward(Tensor.Create(new float[3 * 5 * 4], [3, 5, 4]), tgt), "8", "[3, 5, 4]");
         Rejects("layers", () => new TransformerEncoder<float>([new TransformerEncoderLayer<float>(8, 2, 16), new TransformerEncoderLayer<float>(4, 2, 16)]), "dModel 8", "dModel 4");
+        var stack = new TransformerEncoder<float>(_ => new TransformerEncoderLayer<float>(8, 2, 16), 2);
+        Rejects("mask", () => stack.Forward(x, Tensor.Create(new float[20], [5, 4])), "[5, 5]", "[5, 4]");
+        Rejects("src", () => stack.Infer(Tensor.Create(new float[30], [5, 6])), "[5, 6]");
         Rejects("numLayers", () => new TransformerDecoder<float>(_ => new TransformerDecoderLayer<float>(8, 2, 16), 0));
     }
 
