@@ -274,7 +274,7 @@ internal static class VectorMath
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<float> ExpF(Vector<float> x)
+    internal static Vector<float> ExpF(Vector<float> x)
     {
         var xc = Vector.MinNative(Vector.MaxNative(x, new Vector<float>(ExpMinF)), new Vector<float>(ExpMaxF));
         var kShifted = Vector.FusedMultiplyAdd(xc, new Vector<float>(Log2EF), new Vector<float>(ShifterF)); // round(x·log₂e) in the low bits
