@@ -7,7 +7,7 @@ internal abstract class GptCharModel : ICharModel
     public abstract Module<float> Module { get; }
     public abstract (float[] Weights, int Dim) Embeddings { get; }
     public abstract float TrainStep(Tensor<int> inputs, Tensor<int> targets, bool resetState);
-    public abstract double Evaluate(ReadOnlySpan<int> split, int count, int chunk);
+    public abstract double Evaluate(ReadOnlySpan<int> split, int count, int chunk, double fraction = 1);
     public abstract TResult Accept<TResult>(IModelVisitor<TResult> visitor);
 
     /// <summary>The attention weights of the last layer's heads over one line of <paramref name="sample"/>.</summary>

@@ -48,8 +48,11 @@ internal interface ICharModel
     /// <summary>Forward, loss and backward of one [T, B] chunk (time-major); continues from the last chunk's state unless <paramref name="resetState"/>.</summary>
     float TrainStep(Tensor<int> inputs, Tensor<int> targets, bool resetState);
 
-    /// <summary>Mean cross-entropy (nats/char) over the whole split, as <paramref name="count"/> streams in chunks of <paramref name="chunk"/>.</summary>
-    double Evaluate(ReadOnlySpan<int> split, int count, int chunk);
+    /// <summary>
+    /// Mean cross-entropy (nats/char) over the split, as <paramref name="count"/> streams in chunks of <paramref name="chunk"/>
+    /// carrying the state: over the whole of every stream, or its first <paramref name="fraction"/>.
+    /// </summary>
+    double Evaluate(ReadOnlySpan<int> split, int count, int chunk, double fraction = 1);
 
     /// <summary>The character embeddings [V, E], row-major.</summary>
     (float[] Weights, int Dim) Embeddings { get; }
@@ -123,9 +126,10 @@ internal sealed class RecurrentModel : ICharModel
         return loss;
     }
 
-    public double Evaluate(ReadOnlySpan<int> split, int count, int chunk)
+    public double Evaluate(ReadOnlySpan<int> split, int count, int chunk, double fraction = 1)
     {
         var streams = Corpus.Streams(split, count, out int share);
+        share = Math.Max(2, (int)Math.Min(share, Math.Ceiling(share * fraction)));
         RecurrentLanguageModelState<float>? state = null;
         double total = 0;
         long predicted = 0;
@@ -144,9 +148,12 @@ internal sealed class RecurrentModel : ICharModel
     /// <summary>‖∂L/∂h_t‖, t = 0 … length−1, for the loss at the last position (see the file header).</summary>
     public double[] GradientFlow(ReadOnlySpan<int> text, int batch, int length)
     {
+        // A short text gets fewer streams, then a shorter chunk; the state is warmed up on up to 64 characters before it.
+        batch = Math.Clamp(text.Length / (length + 1), 1, batch);
+        length = Math.Min(length, text.Length / batch - 1);
+        if (length < 2) throw new UserError($"the validation text ({text.Length} characters) is too short for a gradient-flow chunk.");
         var streams = Corpus.Streams(text, batch, out int share);
         int warm = Math.Max(0, Math.Min(share - length - 1, 64));
-        if (share < length + 1) throw new UserError($"the validation text is too short for a gradient-flow chunk of {length} characters in {batch} streams.");
         bool training = _model.Training;
         _model.Eval();
         try

@@ -4,8 +4,9 @@
 //             steps / --steps) (nanoGPT's schedule, Optim/WarmupCosineLR.cs, but driven by the wall clock like the peer)
 //   step      logits = model(x); L = mean CE; backward; clip_grad_norm(clip); AdamW(lr, wd on matrices only); zero_grad
 //   budget    training stops when the training clock reaches --time or after --steps; the training clock stops while
-//             the validation runs (every --eval-every seconds of training, over the whole split, and once at the end),
-//             so validating does not take steps away from the model
+//             the validation runs, so validating takes no steps away from the model: every --eval-every seconds of
+//             training over the first quarter of each of the 64 validation streams (the progress bar's and the curve's
+//             points), and once at the end over the whole split (the number reported)
 //   Ctrl+C    (the token) stops after the current step: the checkpoint is written as at the end, then the run stops
 //   --resume  loads the weights, the optimiser state, the step, the stream position and the loss history; the
 //             schedule then spans the checkpoint's seconds + --time (and steps + --steps): to finish an interrupted
@@ -39,7 +40,7 @@ internal sealed record TrainOptions
     public string Corpus { get; init; } = DefaultCorpus;
     public string Out { get; init; } = "charlm-out";
     public string? Resume { get; init; }
-    public double EvalEvery { get; init; } = 45;
+    public double EvalEvery { get; init; } = 30;
     public int SampleLength { get; init; } = 400;
     /// <summary>Whether --model was given explicitly (a --resume checkpoint of another kind is then an error).</summary>
     public bool ModelGiven { get; init; }
@@ -88,6 +89,9 @@ internal static class Trainer
     {
         WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
     };
+
+    /// <summary>The periodic validations read the first quarter of each of the 64 validation streams; the final one all of it.</summary>
+    public const double PeriodicFraction = 0.25;
 
     /// <summary>The peer's lr_at: warm-up by steps, then the cosine by the fraction of the budget used.</summary>
     public static double LearningRate(double peak, double minRatio, int warmup, int step, double used)
@@ -153,7 +157,7 @@ internal static class Trainer
             $"{o.Threads} thread{(o.Threads == 1 ? "" : "s")}.");
         if (resumed is not null)
             ui.Line($"Resuming {resumed.Path} at step {startStep} ({startSeconds:0.0} s trained){(optimizerResumed ? " with its optimiser state" : ", optimiser state not found: starting it afresh")}.");
-        ui.Line($"Training for {o.TimeSeconds:0.#} s{(o.Steps is int s ? $" or {s} steps" : "")}, validating every {o.EvalEvery:0} s over the whole validation split. Ctrl+C stops and saves.");
+        ui.Line($"Training for {o.TimeSeconds:0.#} s{(o.Steps is int s ? $" or {s} steps" : "")}, validating every {o.EvalEvery:0} s (a quarter of the split) and at the end (all of it). Ctrl+C stops and saves.");
 
         var inputArray = new int[seqLen * batch];
         var targetArray = new int[seqLen * batch];
@@ -170,12 +174,12 @@ internal static class Trainer
         double nextEval = startSeconds + o.EvalEvery;
         long charsThisRun = 0;
 
-        double Validate()
+        double Validate(double fraction)
         {
             clock.Stop();
             var v = Stopwatch.StartNew();
             model.Module.Eval();
-            double loss = model.Evaluate(corpus.Validation, 64, seqLen);
+            double loss = model.Evaluate(corpus.Validation, 64, seqLen, fraction);
             model.Module.Train();
             validationSeconds += v.Elapsed.TotalSeconds;
             valCurve.Add(new LossPoint(step, Trained(), loss));
@@ -221,14 +225,14 @@ internal static class Trainer
                 trainCurve.Add(new LossPoint(step, Trained(), loss));
                 if (Trained() >= nextEval && Trained() < budget - o.EvalEvery / 3)
                 {
-                    valLoss = Validate();
+                    valLoss = Validate(PeriodicFraction);
                     nextEval += o.EvalEvery;
                 }
                 report(Used(), Status());
             }
             clock.Stop();
             report(Used(), "final validation over the whole split …");
-            valLoss = Validate();
+            valLoss = Validate(1);
             clock.Stop();
             report(Math.Min(1, Used()), Status());
         });
