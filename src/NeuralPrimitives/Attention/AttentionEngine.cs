@@ -42,6 +42,15 @@ internal readonly record struct HeadLayout(int BatchStride, int HeadStride, int 
     /// </summary>
     public static HeadLayout Sequence(bool batchFirst, int batch, int length, int width, int headDim, int start = 0) =>
         batchFirst ? new(length * width, headDim, width, start) : new(width, headDim, batch * width, start);
+
+    /// <summary>Copies rows 0…rows−1 (each <paramref name="width"/> wide) of every head from layout <paramref name="from"/> to rows <paramref name="dstRowOffset"/>… of layout <paramref name="to"/>.</summary>
+    public static void Copy<T>(ReadOnlySpan<T> src, HeadLayout from, Span<T> dst, HeadLayout to, int batch, int heads, int rows, int width, int dstRowOffset)
+    {
+        for (int i = 0; i < batch; i++)
+            for (int j = 0; j < heads; j++)
+                for (int t = 0; t < rows; t++)
+                    src.Slice(from.Offset(i, j) + t * from.RowStride, width).CopyTo(dst.Slice(to.Offset(i, j) + (dstRowOffset + t) * to.RowStride, width));
+    }
 }
 
 /// <summary>Counter-based dropout mask: keep(seed, index) is reproducible for any index, in any order.</summary>

@@ -302,13 +302,8 @@ public sealed class GroupedQueryAttention<T> : Module<T> where T : unmanaged, IB
         CopyHeads(heads, HeadLayout.Dense(count, l, HeadDim), rows, HeadLayout.Sequence(true, b, l, count * HeadDim, HeadDim), b, count, l, 0);
 
     /// <summary>Copies positions 0..l−1 of every head from one layout to positions offset.. of another.</summary>
-    private void CopyHeads(ReadOnlySpan<T> src, HeadLayout from, Span<T> dst, HeadLayout to, int b, int heads, int l, int offset)
-    {
-        for (int i = 0; i < b; i++)
-            for (int j = 0; j < heads; j++)
-                for (int t = 0; t < l; t++)
-                    src.Slice(from.Offset(i, j) + t * from.RowStride, HeadDim).CopyTo(dst.Slice(to.Offset(i, j) + (offset + t) * to.RowStride, HeadDim));
-    }
+    private void CopyHeads(ReadOnlySpan<T> src, HeadLayout from, Span<T> dst, HeadLayout to, int b, int heads, int l, int offset) =>
+        HeadLayout.Copy(src, from, dst, to, b, heads, l, HeadDim, offset);
 
     private static ReadOnlySpan<nint> Rows(Span<nint> shape, int rows, int cols)
     {

@@ -33,24 +33,24 @@ internal static class VectorMath
     /// <summary>y = eˣ.</summary>
     public static void Exp<T>(ReadOnlySpan<T> x, Span<T> y) where T : IExponentialFunctions<T>
     {
-        if (typeof(T) == typeof(float)) Apply<ExpOp>(AsFloat(x), AsFloat(y));
-        else if (typeof(T) == typeof(double)) Apply<ExpOp>(AsDouble(x), AsDouble(y));
+        if (typeof(T) == typeof(float)) Apply<ExpOp, float>(AsFloat(x), AsFloat(y));
+        else if (typeof(T) == typeof(double)) Apply<ExpOp, double>(AsDouble(x), AsDouble(y));
         else TensorPrimitives.Exp(x, y);
     }
 
     /// <summary>y = tanh x.</summary>
     public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : IHyperbolicFunctions<T>
     {
-        if (typeof(T) == typeof(float)) Apply<TanhOp>(AsFloat(x), AsFloat(y));
-        else if (typeof(T) == typeof(double)) Apply<TanhOp>(AsDouble(x), AsDouble(y));
+        if (typeof(T) == typeof(float)) Apply<TanhOp, float>(AsFloat(x), AsFloat(y));
+        else if (typeof(T) == typeof(double)) Apply<TanhOp, double>(AsDouble(x), AsDouble(y));
         else TensorPrimitives.Tanh(x, y);
     }
 
     /// <summary>y = 1 / (1 + e⁻ˣ).</summary>
     public static void Sigmoid<T>(ReadOnlySpan<T> x, Span<T> y) where T : IExponentialFunctions<T>
     {
-        if (typeof(T) == typeof(float)) Apply<SigmoidOp>(AsFloat(x), AsFloat(y));
-        else if (typeof(T) == typeof(double)) Apply<SigmoidOp>(AsDouble(x), AsDouble(y));
+        if (typeof(T) == typeof(float)) Apply<SigmoidOp, float>(AsFloat(x), AsFloat(y));
+        else if (typeof(T) == typeof(double)) Apply<SigmoidOp, double>(AsDouble(x), AsDouble(y));
         else TensorPrimitives.Sigmoid(x, y);
     }
 
@@ -74,7 +74,7 @@ internal static class VectorMath
         return x < 0 ? -r : r;
     }
 
-    // ---- drivers: one loop per element type, the operation is a struct (no calls in the loop) ----
+    // ---- the driver: one loop for both element types, the operation is a struct (no calls in the loop) ----
 
     private static ReadOnlySpan<float> AsFloat<T>(ReadOnlySpan<T> s) =>
         MemoryMarshal.CreateReadOnlySpan(ref Unsafe.As<T, float>(ref MemoryMarshal.GetReference(s)), s.Length);
@@ -88,72 +88,36 @@ internal static class VectorMath
     private static Span<double> AsDouble<T>(Span<T> s) =>
         MemoryMarshal.CreateSpan(ref Unsafe.As<T, double>(ref MemoryMarshal.GetReference(s)), s.Length);
 
-    private static void Apply<TOp>(ReadOnlySpan<float> x, Span<float> y) where TOp : struct, IUnaryOp
+    private static void Apply<TOp, T>(ReadOnlySpan<T> x, Span<T> y) where TOp : struct, IUnaryOp<T> where T : unmanaged
     {
         Guard.MinLength(y.Length, x.Length, nameof(y));
-        ref float xr = ref MemoryMarshal.GetReference(x);
-        ref float yr = ref MemoryMarshal.GetReference(y);
+        ref T xr = ref MemoryMarshal.GetReference(x);
+        ref T yr = ref MemoryMarshal.GetReference(y);
         int n = x.Length, i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
-            for (; i <= n - Vector512<float>.Count; i += Vector512<float>.Count)
+            for (; i <= n - Vector512<T>.Count; i += Vector512<T>.Count)
                 TOp.Invoke(Vector512.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
             if (i < n)
             {
                 // Tail through a padded stack vector: same results as the body, safe in place.
-                Span<float> tail = stackalloc float[Vector512<float>.Count];
+                Span<T> tail = stackalloc T[Vector512<T>.Count];
                 tail.Clear();
                 x[i..].CopyTo(tail);
-                TOp.Invoke(Vector512.Create<float>(tail)).CopyTo(tail);
+                TOp.Invoke(Vector512.Create<T>(tail)).CopyTo(tail);
                 tail[..(n - i)].CopyTo(y[i..]);
             }
         }
         else if (Vector.IsHardwareAccelerated)
         {
-            for (; i <= n - Vector<float>.Count; i += Vector<float>.Count)
+            for (; i <= n - Vector<T>.Count; i += Vector<T>.Count)
                 TOp.Invoke(Vector.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
             if (i < n)
             {
-                Span<float> tail = stackalloc float[Vector<float>.Count];
+                Span<T> tail = stackalloc T[Vector<T>.Count];
                 tail.Clear();
                 x[i..].CopyTo(tail);
-                TOp.Invoke(new Vector<float>(tail)).CopyTo(tail);
-                tail[..(n - i)].CopyTo(y[i..]);
-            }
-        }
-        else
-            for (; i < n; i++) y[i] = TOp.Invoke(x[i]);
-    }
-
-    private static void Apply<TOp>(ReadOnlySpan<double> x, Span<double> y) where TOp : struct, IUnaryOp
-    {
-        Guard.MinLength(y.Length, x.Length, nameof(y));
-        ref double xr = ref MemoryMarshal.GetReference(x);
-        ref double yr = ref MemoryMarshal.GetReference(y);
-        int n = x.Length, i = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            for (; i <= n - Vector512<double>.Count; i += Vector512<double>.Count)
-                TOp.Invoke(Vector512.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
-            if (i < n)
-            {
-                Span<double> tail = stackalloc double[Vector512<double>.Count];
-                tail.Clear();
-                x[i..].CopyTo(tail);
-                TOp.Invoke(Vector512.Create<double>(tail)).CopyTo(tail);
-                tail[..(n - i)].CopyTo(y[i..]);
-            }
-        }
-        else if (Vector.IsHardwareAccelerated)
-        {
-            for (; i <= n - Vector<double>.Count; i += Vector<double>.Count)
-                TOp.Invoke(Vector.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
-            if (i < n)
-            {
-                Span<double> tail = stackalloc double[Vector<double>.Count];
-                tail.Clear();
-                x[i..].CopyTo(tail);
-                TOp.Invoke(new Vector<double>(tail)).CopyTo(tail);
+                TOp.Invoke(new Vector<T>(tail)).CopyTo(tail);
                 tail[..(n - i)].CopyTo(y[i..]);
             }
         }
@@ -162,17 +126,14 @@ internal static class VectorMath
     }
 
     /// <summary>An element-wise operation at every width the drivers use.</summary>
-    private interface IUnaryOp
+    private interface IUnaryOp<T> where T : unmanaged
     {
-        static abstract Vector512<float> Invoke(Vector512<float> x);
-        static abstract Vector<float> Invoke(Vector<float> x);
-        static abstract float Invoke(float x);
-        static abstract Vector512<double> Invoke(Vector512<double> x);
-        static abstract Vector<double> Invoke(Vector<double> x);
-        static abstract double Invoke(double x);
+        static abstract Vector512<T> Invoke(Vector512<T> x);
+        static abstract Vector<T> Invoke(Vector<T> x);
+        static abstract T Invoke(T x);
     }
 
-    private readonly struct ExpOp : IUnaryOp
+    private readonly struct ExpOp : IUnaryOp<float>, IUnaryOp<double>
     {
         public static Vector512<float> Invoke(Vector512<float> x) => ExpF(x);
         public static Vector<float> Invoke(Vector<float> x) => ExpF(x);
@@ -182,7 +143,7 @@ internal static class VectorMath
         public static double Invoke(double x) => Math.Exp(x);
     }
 
-    private readonly struct TanhOp : IUnaryOp
+    private readonly struct TanhOp : IUnaryOp<float>, IUnaryOp<double>
     {
         public static Vector512<float> Invoke(Vector512<float> x)
         {
@@ -217,7 +178,7 @@ internal static class VectorMath
         public static double Invoke(double x) => Math.Tanh(x);
     }
 
-    private readonly struct SigmoidOp : IUnaryOp
+    private readonly struct SigmoidOp : IUnaryOp<float>, IUnaryOp<double>
     {
         public static Vector512<float> Invoke(Vector512<float> x)
         {
