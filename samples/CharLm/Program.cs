@@ -61,8 +61,8 @@ internal static class Cli
         var steps = Positive(new Option<int?>("--steps") { Description = "Stop after this many steps (if before the time budget)" });
         var seqLen = Positive(new Option<int>("--seq-len") { Description = "Characters per stream per step (truncated BPTT length; the transformer's context)", DefaultValueFactory = _ => d.SeqLen });
         var batch = Positive(new Option<int>("--batch") { Description = "Parallel streams per step", DefaultValueFactory = _ => d.Batch });
-        var hidden = Positive(new Option<int>("--hidden") { Description = "Hidden size H (the transformer's width)", DefaultValueFactory = _ => d.Hidden });
-        var layers = Positive(new Option<int>("--layers") { Description = "Stacked recurrent layers (transformer blocks)", DefaultValueFactory = _ => d.Layers });
+        var hidden = Positive(new Option<int>("--hidden") { Description = "Hidden size H (the transformer's width; its default is 128)", DefaultValueFactory = _ => d.Hidden });
+        var layers = Positive(new Option<int>("--layers") { Description = "Stacked recurrent layers (transformer blocks; their default is 4)", DefaultValueFactory = _ => d.Layers });
         var embed = Positive(new Option<int>("--embed") { Description = "Character embedding size E (recurrent kinds; the transformer uses H)", DefaultValueFactory = _ => d.Embed });
         var heads = Positive(new Option<int>("--heads") { Description = "Attention heads (transformer)", DefaultValueFactory = _ => d.Heads });
         var lr = Positive(new Option<double>("--lr") { Description = "Peak learning rate of AdamW", DefaultValueFactory = _ => d.Lr });
@@ -96,6 +96,13 @@ internal static class Cli
                 EvalEvery = parsed.GetValue(evalEvery), SampleLength = parsed.GetValue(sample),
                 ModelGiven = parsed.GetResult(model) is { Implicit: false },
             };
+            // The transformer's own defaults for the width and the depth (the recurrent defaults would make one wide block).
+            if (o.Model == "transformer")
+                o = o with
+                {
+                    Hidden = parsed.GetResult(hidden) is { Implicit: false } ? o.Hidden : TrainOptions.TransformerHidden,
+                    Layers = parsed.GetResult(layers) is { Implicit: false } ? o.Layers : TrainOptions.TransformerLayers,
+                };
             if (CheckWritable(o.Out) is string problem) throw new UserError(problem);
             Trainer.Run(o, ui, cancel);
             return 0;

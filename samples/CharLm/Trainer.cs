@@ -45,6 +45,8 @@ internal sealed record TrainOptions
     /// <summary>Whether --model was given explicitly (a --resume checkpoint of another kind is then an error).</summary>
     public bool ModelGiven { get; init; }
 
+    public const int TransformerHidden = 128, TransformerLayers = 4;
+
     public static string DefaultCorpus => Path.Combine(AppContext.BaseDirectory, "data", "tinyshakespeare.txt");
 }
 
