@@ -5,7 +5,7 @@
 //   step      logits = model(x); L = mean CE; backward; clip_grad_norm(clip); AdamW(lr, wd on matrices only); zero_grad
 //   budget    training stops when the training clock reaches --time or after --steps; the training clock stops while
 //             the validation runs, so validating takes no steps away from the model: every --eval-every seconds of
-//             training over the first quarter of each of the 64 validation streams (the progress bar's and the curve's
+//             training over the first eighth of each of the 64 validation streams (the progress bar's and the curve's
 //             points), and once at the end over the whole split (the number reported)
 //   Ctrl+C    (the token) stops after the current step: the checkpoint is written as at the end, then the run stops
 //   --resume  loads the weights, the optimiser state, the step, the stream position and the loss history; the
@@ -25,7 +25,7 @@ internal sealed record TrainOptions
     public int? Steps { get; init; }
     public int SeqLen { get; init; } = 64;
     public int Batch { get; init; } = 64;
-    public int Hidden { get; init; } = 512;
+    public int Hidden { get; init; } = 384;
     public int Layers { get; init; } = 1;
     public int Embed { get; init; } = 64;
     public int Heads { get; init; } = 4;
@@ -92,8 +92,8 @@ internal static class Trainer
         WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
     };
 
-    /// <summary>The periodic validations read the first quarter of each of the 64 validation streams; the final one all of it.</summary>
-    public const double PeriodicFraction = 0.25;
+    /// <summary>The periodic validations read the first eighth of each of the 64 validation streams; the final one all of it.</summary>
+    public const double PeriodicFraction = 0.125;
 
     /// <summary>The peer's lr_at: warm-up by steps, then the cosine by the fraction of the budget used.</summary>
     public static double LearningRate(double peak, double minRatio, int warmup, int step, double used)
@@ -159,7 +159,7 @@ internal static class Trainer
             $"{o.Threads} thread{(o.Threads == 1 ? "" : "s")}.");
         if (resumed is not null)
             ui.Line($"Resuming {resumed.Path} at step {startStep} ({startSeconds:0.0} s trained){(optimizerResumed ? " with its optimiser state" : ", optimiser state not found: starting it afresh")}.");
-        ui.Line($"Training for {o.TimeSeconds:0.#} s{(o.Steps is int s ? $" or {s} steps" : "")}, validating every {o.EvalEvery:0} s (a quarter of the split) and at the end (all of it). Ctrl+C stops and saves.");
+        ui.Line($"Training for {o.TimeSeconds:0.#} s{(o.Steps is int s ? $" or {s} steps" : "")}, validating every {o.EvalEvery:0} s (an eighth of the split) and at the end (all of it). Ctrl+C stops and saves.");
 
         var inputArray = new int[seqLen * batch];
         var targetArray = new int[seqLen * batch];
