@@ -2,7 +2,8 @@
 // the decoding commands do not care which kind they have:
 //   lstm, gru, rnn   RecurrentLanguageModel<float>: Embedding(V, E) → Lstm/Gru/Rnn(tanh)(E, H, layers) → Dropout(p)
 //                    → Linear(H, V); state_dict keys encoder.weight, rnn.weight_ih_l0 …, decoder.weight/bias
-//                    (PyTorch's word_language_model, and charlm_peer.py's CharLm has the same names)
+//                    (PyTorch's word_language_model, and charlm_peer.py's CharLm has the same names); initialised as
+//                    PyTorch initialises the peer's modules: embedding N(0, 1), head U(±1/√H), recurrent U(±1/√H)
 //   transformer      Gpt<float> (nanoGPT layout), see GptModel.cs
 // Each step of truncated BPTT:  logits, s_T = model(x [T, B], s_0);  L = mean CE(logits, y);  backward;
 // the next chunk starts from s_T (the gradient stops at the chunk boundary).
@@ -105,6 +106,12 @@ internal sealed class RecurrentModel : ICharModel
         var rng = new Rng(seed);
         _model = new RecurrentLanguageModel<float>(CharModels.RnnTypeOf(config.Model), config.Vocabulary, config.Embed, config.Hidden,
             config.Layers, dropout: config.Dropout, rng: rng);
+        // PyTorch's default initialisation of nn.Embedding and nn.Linear, as charlm_peer.py's CharLm has it (the library's
+        // constructor follows word_language_model's init_weights, U(±0.1), whose small embeddings start learning later):
+        // encoder.weight ~ N(0, 1), decoder.weight and decoder.bias ~ U(±1/√H). The recurrent weights keep U(±1/√H).
+        Init.Normal(_model.Encoder.Weight, rng);
+        Init.UniformFanIn(_model.Decoder.Weight, config.Hidden, rng);
+        Init.UniformFanIn(_model.Decoder.Bias!, config.Hidden, rng);
         _model.Rnn.DropoutRng = new Rng(seed + 7);
     }
 
