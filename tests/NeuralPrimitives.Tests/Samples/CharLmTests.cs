@@ -97,7 +97,8 @@ public class CharLmTests
         Assert.Equal(60, loaded.Training.Step);
         var corpusIds = new Corpus(SmallText, loaded.Vocabulary);
         loaded.Model.Module.Eval();
-        Assert.Equal(valLoss, loaded.Model.Evaluate(corpusIds.Validation, 64, 16), 3);
+        double reloaded = loaded.Model.Evaluate(corpusIds.Validation, 64, 16);
+        Assert.True(Math.Abs(reloaded - valLoss) <= 1e-4, $"reloaded {reloaded}, reported {valLoss} (rounded to 4 decimals)");
         Assert.True(File.Exists(Checkpoint.OptimizerPath(checkpoint)));
 
         // The plots are valid PNG files.
