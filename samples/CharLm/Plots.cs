@@ -78,7 +78,7 @@ internal static class Plots
             val.Color = Colors.OrangeRed;
             val.LineWidth = 2;
             val.MarkerSize = 7;
-            val.LegendText = $"validation loss (whole split), last {validation[^1].Loss:0.000}";
+            val.LegendText = $"validation loss (an eighth of the split; the last point all of it: {validation[^1].Loss:0.000})";
         }
         plot.Title($"Character-level {model}: cross-entropy");
         plot.XLabel("step");

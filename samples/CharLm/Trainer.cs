@@ -25,7 +25,7 @@ internal sealed record TrainOptions
     public int? Steps { get; init; }
     public int SeqLen { get; init; } = 64;
     public int Batch { get; init; } = 64;
-    public int Hidden { get; init; } = 384;
+    public int Hidden { get; init; } = 256;
     public int Layers { get; init; } = 1;
     public int Embed { get; init; } = 64;
     public int Heads { get; init; } = 4;
