@@ -10,7 +10,7 @@ namespace NeuralPrimitives.Tests.Samples;
 /// falls well below ln V), the checkpoint round-trips (the reloaded model gives the reported validation loss), resume
 /// continues the step count and the optimiser, generate and score work from the checkpoint, the plots are valid PNGs,
 /// metrics.json has every field, and bad input exits with code 2 and one line. GPT-2: the tiny GPT-2-shaped fixture with the
-/// real tokenizer reproduces transformers' greedy continuation through <c>generate --gpt2</c>, and <c>score --gpt2</c> works. The data layout, the schedule and the PCA
+/// real tokenizer reproduces the reference script's greedy continuation (its torch GPT-2 forward) through <c>generate --gpt2</c>, and <c>score --gpt2</c> works. The data layout, the schedule and the PCA
 /// are checked against their formulas.
 /// </summary>
 public class CharLmTests
@@ -140,7 +140,7 @@ public class CharLmTests
     [Fact]
     public void Gpt2GenerateMatchesHuggingFaceGreedyDecoding()
     {
-        // expected.json (tests/reference/fixtures_gpt.py): the prompt's GPT-2 token ids and transformers' greedy continuation.
+        // expected.json (tests/reference/fixtures_gpt.py): the prompt's GPT-2 token ids and the greedy continuation of the script's torch GPT-2 forward.
         var f = JsonDocument.Parse(File.ReadAllText(Path.Combine(Gpt2Folder, "expected.json"))).RootElement.GetProperty("tensors");
         int[] Ids(string name) => f.GetProperty(name).GetProperty("data").EnumerateArray().Select(e => (int)e.GetDouble()).ToArray();
         const string prompt = "Hello, world! The quick brown fox jumps";
