@@ -6,7 +6,7 @@
 // and exits with code 2, never a stack trace. Ctrl+C during training stops after the current step and saves.
 using System.CommandLine;
 using System.CommandLine.Parsing;
-using System.Globalization;
+using static NeuralPrimitives.Samples.CliChecks;
 
 namespace CharLm;
 
@@ -166,40 +166,5 @@ internal static class Cli
     {
         error.WriteLine($"charlm: {Checkpoint.FirstLine(message)}");
         return BadInput;
-    }
-
-    /// <summary>Adds a check that the option's value is positive (a non-positive number is bad input).</summary>
-    private static Option<TValue> Positive<TValue>(Option<TValue> option) => Checked(option, v => v > 0, "positive");
-
-    private static Option<TValue> NonNegative<TValue>(Option<TValue> option) => Checked(option, v => v >= 0, "non-negative");
-
-    private static Option<TValue> Checked<TValue>(Option<TValue> option, Func<double, bool> ok, string what)
-    {
-        option.Validators.Add(r =>
-        {
-            TValue? value;
-            try { value = r.GetValueOrDefault<TValue>(); }
-            catch (InvalidOperationException) { return; }   // not a number at all: the parser reports that itself
-            if (value is not null && Convert.ToDouble(value, CultureInfo.InvariantCulture) is var v && !(ok(v) && double.IsFinite(v)))
-                r.AddError($"{option.Name} must be {what}, got {value}.");
-        });
-        return option;
-    }
-
-    /// <summary>Null when a file can be written into the folder (created if needed), else why not.</summary>
-    private static string? CheckWritable(string folder)
-    {
-        try
-        {
-            Directory.CreateDirectory(folder);
-            string probe = Path.Combine(folder, $".write-test-{Environment.ProcessId}");
-            File.WriteAllText(probe, "");
-            File.Delete(probe);
-            return null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            return $"cannot write to the output folder '{folder}': {e.Message}";
-        }
     }
 }

@@ -4,6 +4,7 @@
 // folder that cannot be written) prints one line to stderr and exits with code 2, never a stack trace.
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using static NeuralPrimitives.Samples.CliChecks;
 
 namespace Seq2Seq;
 
@@ -68,36 +69,5 @@ internal static class Cli
     {
         error.WriteLine($"seq2seq: {message}");
         return BadInput;
-    }
-
-    /// <summary>Adds a check that the option's value is positive (a non-positive number is bad input).</summary>
-    private static Option<TValue> Positive<TValue>(Option<TValue> option)
-    {
-        option.Validators.Add(r =>
-        {
-            TValue? value;
-            try { value = r.GetValueOrDefault<TValue>(); }
-            catch (InvalidOperationException) { return; }   // not a number at all: the parser reports that itself
-            if (value is not null && Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture) is var v && !(v > 0 && double.IsFinite(v)))
-                r.AddError($"{option.Name} must be positive, got {value}.");
-        });
-        return option;
-    }
-
-    /// <summary>Null when a file can be written into the folder (created if needed), else why not.</summary>
-    private static string? CheckWritable(string folder)
-    {
-        try
-        {
-            Directory.CreateDirectory(folder);
-            string probe = Path.Combine(folder, $".write-test-{Environment.ProcessId}");
-            File.WriteAllText(probe, "");
-            File.Delete(probe);
-            return null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            return $"cannot write to the output folder '{folder}': {e.Message}";
-        }
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CharLm;
+using NeuralPrimitives.Tests.Support;
 using Xunit;
 
 namespace NeuralPrimitives.Tests.Samples;
@@ -103,7 +104,7 @@ public class CharLmTests
 
         // The plots are valid PNG files.
         foreach (var png in new[] { "loss.png", kind == "transformer" ? "attention.png" : "gradient_flow.png", "embeddings_pca.png" })
-            AssertValidPng(Path.Combine(s.Out, png));
+            Png.AssertValid(Path.Combine(s.Out, png));
         Assert.Equal(kind == "transformer", File.Exists(Path.Combine(s.Out, "attention.png")));
         Assert.Equal(3, m.GetProperty("plots").GetArrayLength());
 
@@ -193,7 +194,7 @@ public class CharLmTests
         var (code, output, error) = Run(["train", "--model", "lstm", .. Tiny, "--steps", "5", "--corpus", corpus, "--out", s.Out]);
         Assert.True(code == 0, error);
         Assert.DoesNotContain("gradient flow: skipped", output);
-        AssertValidPng(Path.Combine(s.Out, "gradient_flow.png"));
+        Png.AssertValid(Path.Combine(s.Out, "gradient_flow.png"));
         // The curve itself: one norm per position, positive, the largest at the predicted position.
         var rnn = (RecurrentModel)Checkpoint.Load(Path.Combine(s.Out, "rnn.safetensors")).Model;
         var norms = rnn.GradientFlow(new Corpus(SmallText, CharLm.Vocabulary.Of(SmallText)).Validation, 4, 20);
@@ -385,19 +386,5 @@ public class CharLmTests
         Assert.StartsWith("charlm: ", message);
         Assert.DoesNotContain('\n', message);
         Assert.DoesNotContain("   at ", message);
-    }
-
-    // PNG: the 8-byte signature, then the IHDR chunk with a non-zero width and height, IEND at the end; and it decodes.
-    private static void AssertValidPng(string path)
-    {
-        byte[] bytes = File.ReadAllBytes(path);
-        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A }, bytes[..8]);
-        Assert.Equal("IHDR", System.Text.Encoding.ASCII.GetString(bytes, 12, 4));
-        int width = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)), height = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20));
-        Assert.True(width > 100 && height > 100, $"{path}: {width}×{height}");
-        Assert.Equal("IEND", System.Text.Encoding.ASCII.GetString(bytes, bytes.Length - 8, 4));
-        using var bitmap = SkiaSharp.SKBitmap.Decode(path);
-        Assert.NotNull(bitmap);
-        Assert.Equal(width, bitmap.Width);
     }
 }

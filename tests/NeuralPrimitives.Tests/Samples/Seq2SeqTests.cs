@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Seq2Seq;
+using NeuralPrimitives.Tests.Support;
 using Xunit;
 
 namespace NeuralPrimitives.Tests.Samples;
@@ -131,7 +132,7 @@ public class Seq2SeqTests
                 $"seed {seed}: at length 12 attention {attention[longest]:P0} vs no attention {plain[longest]:P0}\n{output}");
             Assert.Contains("Exact-match accuracy", output);
             foreach (var png in new[] { "accuracy_by_length.png", "attention_heatmap.png" })
-                AssertValidPng(Path.Combine(folder, png));
+                Png.AssertValid(Path.Combine(folder, png));
         }
         finally { Directory.Delete(folder, recursive: true); }
     }
@@ -159,17 +160,6 @@ public class Seq2SeqTests
             Directory.Delete(first.Folder, recursive: true);
             Directory.Delete(second.Folder, recursive: true);
         }
-    }
-
-    // PNG: the 8-byte signature, then the IHDR chunk (length 13) with a non-zero width and height; IEND at the end.
-    private static void AssertValidPng(string path)
-    {
-        byte[] bytes = File.ReadAllBytes(path);
-        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A }, bytes[..8]);
-        Assert.Equal("IHDR", System.Text.Encoding.ASCII.GetString(bytes, 12, 4));
-        int width = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)), height = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20));
-        Assert.True(width > 100 && height > 100, $"{path}: {width}×{height}");
-        Assert.Equal("IEND", System.Text.Encoding.ASCII.GetString(bytes, bytes.Length - 8, 4));
     }
 
     // ---- the command line ----------------------------------------------------------------------------------------
