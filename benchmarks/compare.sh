@@ -6,7 +6,7 @@
 #   case any peer knows. Each runner is given only the names it has; missing entries print "-".
 #
 # Builds the benchmarks once in Release, then runs, one after another (never concurrently):
-#   ours   dotnet run -c Release --no-build --project benchmarks/NeuralPrimitives.Benchmarks -- compare NAMES
+#   ours   dotnet run -c Release --no-build --project benchmarks/NeuralPrimitives.Benchmarks -- compare NAME, once per case
 #   torch  /usr/bin/python3 benchmarks/peers/torch_peer.py NAMES   (OMP_WAIT_POLICY=PASSIVE, 2 threads;
 #          skipped with a note when python3 cannot import torch)
 #   ORT    dotnet run ... -- compare --peer onnx NAMES              (2 intra-op threads, ORT_ENABLE_ALL)
@@ -53,9 +53,20 @@ fi
 # The requested names a runner knows, in the requested order.
 known() { awk 'NR==FNR { k[$0]=1; next } ($0 in k)' "$1" "$tmp/names"; }
 
+# Ours runs each case in a fresh process: a case measured after another inherits its heap. After copy_400mb's two
+# 400 MB arrays the GC's budget is large, so a case that allocates per call (an Infer returning new tensors) writes
+# to never-touched pages on every call; page faults are dear on this VM: rnn_fwd took 10.9 ms after copy_400mb and
+# 2.1 ms alone (host C, 2026-12-02), and a compacting GC.Collect between the cases did not help.
 run_ours() {
   mapfile -t n < <(known "$tmp/ours.names")
-  if [ ${#n[@]} -eq 0 ]; then echo '{}'; else echo "== ours: ${n[*]}" >&2; bench compare "${n[@]}"; fi
+  if [ ${#n[@]} -eq 0 ]; then echo '{}'; return; fi
+  echo "== ours (one process per case): ${n[*]}" >&2
+  for name in "${n[@]}"; do bench compare "$name" | tail -n 1; done | python3 -c '
+import json, sys
+merged = {}
+for line in sys.stdin:
+    merged.update(json.loads(line))
+print(json.dumps(merged))'
 }
 run_torch() {
   mapfile -t n < <(known "$tmp/torch.names")
