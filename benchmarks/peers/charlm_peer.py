@@ -3,8 +3,8 @@
 batching, optimiser, learning-rate schedule, clipping and wall-clock budget, so that the validation
 loss reached in the same time can be compared side by side.
 
-Usage: OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 benchmarks/peers/charlm_peer.py [--time 180] [--hidden 256]
-       [--layers 1] [--seq-len 64] [--batch 64] [--lr 3e-3] [--warmup 50] [--min-lr-ratio 0.1]
+Usage: OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 benchmarks/peers/charlm_peer.py [--time 180] [--hidden 384]
+       [--layers 1] [--seq-len 64] [--batch 64] [--lr 5e-3] [--warmup 50] [--min-lr-ratio 0.1]
        [--dropout 0.1] [--weight-decay 0.01] [--clip 1.0] [--embed 64 (0 = hidden)] [--seed 1] [--steps 0]
        [--threads 2] [--corpus samples/CharLm/data/tinyshakespeare.txt]
 Prints one JSON object (the same fields as the sample's metrics.json) on stdout.
@@ -76,7 +76,7 @@ def validate(model, val, seq_len):
 
 def main():
     ap = argparse.ArgumentParser()
-    for name, default in [("time", 180.0), ("hidden", 256), ("layers", 1), ("seq-len", 64), ("batch", 64), ("lr", 3e-3),
+    for name, default in [("time", 180.0), ("hidden", 384), ("layers", 1), ("seq-len", 64), ("batch", 64), ("lr", 5e-3),
                           ("warmup", 50), ("min-lr-ratio", 0.1), ("dropout", 0.1), ("weight-decay", 0.01), ("clip", 1.0),
                           ("embed", 64), ("seed", 1), ("steps", 0), ("threads", 2)]:
         ap.add_argument("--" + name, type=type(default), default=default)

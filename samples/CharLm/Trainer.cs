@@ -25,11 +25,11 @@ internal sealed record TrainOptions
     public int? Steps { get; init; }
     public int SeqLen { get; init; } = 64;
     public int Batch { get; init; } = 64;
-    public int Hidden { get; init; } = 256;
+    public int Hidden { get; init; } = 384;
     public int Layers { get; init; } = 1;
     public int Embed { get; init; } = 64;
     public int Heads { get; init; } = 4;
-    public double Lr { get; init; } = 3e-3;
+    public double Lr { get; init; } = 5e-3;
     public int Warmup { get; init; } = 50;
     public double MinLrRatio { get; init; } = 0.1;
     public double Dropout { get; init; } = 0.1;
