@@ -55,8 +55,9 @@ known() { awk 'NR==FNR { k[$0]=1; next } ($0 in k)' "$1" "$tmp/names"; }
 
 # Ours runs each case in a fresh process: a case measured after another inherits its heap. After copy_400mb's two
 # 400 MB arrays the GC's budget is large, so a case that allocates per call (an Infer returning new tensors) writes
-# to never-touched pages on every call; page faults are dear on this VM: rnn_fwd took 10.9 ms after copy_400mb and
-# 2.1 ms alone (host C, 2026-12-02), and a compacting GC.Collect between the cases did not help.
+# to fresh memory on every call (1 collection in the timed case against 268 alone; the cost is most likely first-touch
+# page faults): rnn_fwd took 10.9 ms after copy_400mb and 2.1 ms alone (host C, 2026-12-02), and a compacting
+# GC.Collect between the cases did not help.
 run_ours() {
   mapfile -t n < <(known "$tmp/ours.names")
   if [ ${#n[@]} -eq 0 ]; then echo '{}'; return; fi
