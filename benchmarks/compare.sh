@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side comparison: ours (C#), PyTorch and ONNX Runtime on the same named shapes.
 #
-# Usage: benchmarks/compare.sh [names...]
+# Usage: [ROUNDS=N] benchmarks/compare.sh [names...]
 #   With no names: every case our runner knows (`compare --list`), or, if it knows none, every
 #   case any peer knows. Each runner is given only the names it has; missing entries print "-".
 #
@@ -13,6 +13,10 @@
 # and prints: name, ours ms, torch ms, ORT ms, ours/torch, ours/ORT (a ratio < 1 means we are faster).
 # Each runner reports the median of repeated runs after warm-up. Timings drift between processes
 # on a shared VM: repeat the script and compare ratios, not single numbers.
+# ROUNDS=N (default 1) repeats the three runners in turn N times (ours, torch, ORT, ours, torch, ORT, …), prints the
+# median over the rounds of each runner's figure, and then every round's ratios. On the 2-vCPU hosts a process's
+# two-thread speed moves between discrete levels for seconds at a time (e.g. mha_fwd 5.2, 6.7 or 9.6 ms in 0.4 s
+# windows of one process, while one thread held 10 ms): alternating rounds gives each runner the same chances.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 proj="$root/benchmarks/NeuralPrimitives.Benchmarks"
@@ -79,26 +83,37 @@ run_onnx() {
   if [ ${#n[@]} -eq 0 ]; then echo '{}'; else echo "== onnxruntime: ${n[*]}" >&2; bench compare --peer onnx "${n[@]}"; fi
 }
 
-run_ours  | tail -n 1 > "$tmp/ours.json"
-run_torch | tail -n 1 > "$tmp/torch.json"
-run_onnx  | tail -n 1 > "$tmp/onnx.json"
+rounds="${ROUNDS:-1}"
+for r in $(seq 1 "$rounds"); do
+  [ "$rounds" -gt 1 ] && echo "== round $r of $rounds" >&2
+  run_ours  | tail -n 1 > "$tmp/ours.$r.json"
+  run_torch | tail -n 1 > "$tmp/torch.$r.json"
+  run_onnx  | tail -n 1 > "$tmp/onnx.$r.json"
+done
 
 # Plain python3 (no torch needed) formats the table.
-python3 - "$tmp" <<'PY'
-import json, os, sys
-d = sys.argv[1]
-load = lambda n: json.load(open(os.path.join(d, n + ".json")))
-ours, torch, onnx = load("ours"), load("torch"), load("onnx")
+python3 - "$tmp" "$rounds" <<'PY'
+import json, os, statistics, sys
+d, rounds = sys.argv[1], int(sys.argv[2])
+load = lambda n, r: json.load(open(os.path.join(d, f"{n}.{r}.json")))
+runs = {k: [load(k, r) for r in range(1, rounds + 1)] for k in ("ours", "torch", "onnx")}
+med = lambda k, n: (statistics.median(v) if (v := [x[n] for x in runs[k] if n in x]) else None)
 names = [l.strip() for l in open(os.path.join(d, "names")) if l.strip()]
 ms = lambda v: f"{v:.4g}" if v is not None else "-"
 ratio = lambda a, b: f"{a / b:.2f}" if a is not None and b else "-"
 rows = [("name", "ours ms", "torch ms", "ORT ms", "ours/torch", "ours/ORT")]
 for n in names:
-    o, t, x = ours.get(n), torch.get(n), onnx.get(n)
+    o, t, x = med("ours", n), med("torch", n), med("onnx", n)
     rows.append((n, ms(o), ms(t), ms(x), ratio(o, t), ratio(o, x)))
 w = [max(len(r[i]) for r in rows) for i in range(6)]
+if rounds > 1: print(f"medians over {rounds} rounds")
 for i, r in enumerate(rows):
     print("  ".join(c.ljust(w[j]) if j == 0 else c.rjust(w[j]) for j, c in enumerate(r)))
     if i == 0:
         print("  ".join("-" * x for x in w))
+if rounds > 1:
+    print("\nper round (ours/torch; ours/ORT):")
+    for n in names:
+        per = lambda k: " ".join(ratio(runs["ours"][r].get(n), runs[k][r].get(n)) for r in range(rounds))
+        print(f"{n.ljust(w[0])}  {per('torch')};  {per('onnx')}")
 PY

@@ -7,6 +7,7 @@ using NeuralPrimitives.Benchmarks.Compare;
 //   compare --peer onnx [names] ONNX Runtime's median ms for models/<name>.onnx (all models when
 //                               none are named; names without a model are skipped with a note)
 //   fma-peak                    the machine's float FMA ceiling (GFLOP/s), to read GEMM rates against
+//   windows NAME [threads]      one case's median ms in each of 16 consecutive 0.4 s windows (is the machine steady?)
 //   (anything else)             BenchmarkDotNet (e.g. --filter '*Gemm*')
 if (args.Length > 0 && args[0] == "compare")
 {
@@ -31,6 +32,11 @@ if (args.Length > 0 && args[0] == "compare")
     }
     var results = CompareRunner.Run(rest, Console.Error);
     Console.WriteLine(CompareRunner.ToJson(results));
+    return 0;
+}
+if (args.Length > 1 && args[0] == "windows")
+{
+    WindowTrace.Run(args[1], args.Length > 2 ? int.Parse(args[2]) : null, Console.Out);
     return 0;
 }
 if (args.Length > 0 && args[0] == "fma-peak")

@@ -38,6 +38,23 @@ internal static class VectorMath
         else TensorPrimitives.Exp(x, y);
     }
 
+    /// <summary>eˣ per lane of one <see cref="Vector{T}"/> (float or double): the same kernel as <see cref="Exp{T}(ReadOnlySpan{T}, Span{T})"/>'s vector body, for loops that fuse it with other work.</summary>
+    /// <remarks>Without SIMD hardware each lane takes <c>T.Exp</c> (software vector arithmetic would be much slower).</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<T> Exp<T>(Vector<T> x) where T : unmanaged, IExponentialFunctions<T>
+    {
+        if (!Vector.IsHardwareAccelerated)
+        {
+            Span<T> lanes = stackalloc T[Vector<T>.Count];
+            x.CopyTo(lanes);
+            foreach (ref T v in lanes) v = T.Exp(v);
+            return new Vector<T>(lanes);
+        }
+        if (typeof(T) == typeof(float)) return ExpF(x.As<T, float>()).As<float, T>();
+        if (typeof(T) == typeof(double)) return ExpD(x.As<T, double>()).As<double, T>();
+        throw new NotSupportedException($"VectorMath.Exp: element type {typeof(T).Name} (float and double only).");
+    }
+
     /// <summary>y = tanh x.</summary>
     public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : IHyperbolicFunctions<T>
     {

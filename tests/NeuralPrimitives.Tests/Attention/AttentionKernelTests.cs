@@ -3,17 +3,21 @@ using Xunit;
 
 namespace NeuralPrimitives.Tests.Attention;
 
-// The block products of the memory-efficient path (register-blocked AVX-512 kernel, or the GEMM elsewhere) against
-// the textbook triple loop, on the tile edges: 1–13 rows (4-row tiles and single rows), 16–128 columns (64-, 32- and
-// 16-column tiles), widths that are not multiples of 16 (the GEMM path), padded row strides, both orientations of A.
+// The block products of the memory-efficient path (register-blocked Vector512 or Vector256 kernel, or the GEMM
+// elsewhere) against the textbook triple loop, on the tile edges: 1–13 rows (4-row tiles and single rows), 8–128 columns
+// (4-, 2- and 1-vector tiles of either width), widths that are not multiples of 8 or 16 (the GEMM path), padded row
+// strides, both orientations of A.
 public class AttentionKernelTests
 {
     [NpProperty]
-    public void ProductMatchesTheTripleLoop(SmallDim rows, Dim depth, bool transposeA, bool accumulate, Seed seed)
+    public void ProductMatchesTheTripleLoop(SmallDim rows, Dim depth, bool transposeA, bool accumulate, Seed seed) =>
+        CheckProduct(rows, depth, transposeA, accumulate, seed);
+
+    internal static void CheckProduct(int rows, int depth, bool transposeA, bool accumulate, Seed seed)
     {
         var rng = seed.Rng();
         int m = rows + (int)(seed.Value % 6), k = depth;
-        foreach (int n in new[] { 16, 32, 48, 64, 80, 112, 128, 3, 17 })
+        foreach (int n in new[] { 8, 16, 24, 32, 40, 48, 64, 80, 112, 128, 3, 17 })
         {
             int lda = (transposeA ? m : k) + 3, ldb = n + 5, ldc = n + 2;
             var a = TestData.NormalF(rng, (transposeA ? k : m) * lda);
@@ -36,6 +40,15 @@ public class AttentionKernelTests
 [Collection(GlobalStateCollection.Name)]
 public class AttentionKernelPathTests
 {
+    /// <summary>The Vector256 kernel (AVX2 machines) also where Vector512 is accelerated.</summary>
+    [NpProperty]
+    public void TheVector256KernelMatchesTheTripleLoop(SmallDim rows, Dim depth, bool transposeA, bool accumulate, Seed seed)
+    {
+        AttentionKernels.Force256 = true;
+        try { AttentionKernelTests.CheckProduct(rows, depth, transposeA, accumulate, seed); }
+        finally { AttentionKernels.Force256 = false; }
+    }
+
     [Fact]
     public void TheBlockKernelAndTheGemmGiveTheSameAttention()
     {
