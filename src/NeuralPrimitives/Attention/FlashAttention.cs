@@ -87,19 +87,21 @@ internal sealed partial class AttentionEngine<T>
 
     /// <summary>
     /// dst[c·ldDst + r] = scale·src[r·ld + c] for r &lt; rows, c &lt; cols; columns rows..width of dst are zeroed.
-    /// Float on AVX-512 with 16-aligned sizes runs the GEMM's 16×16 in-register transpose (rows past <paramref name="rows"/>
-    /// come out as zeros): at head width 32 the element loop cost about as much as a block's two products.
+    /// Float with sizes that are multiples of the tile runs the GEMM's in-register transposes (16×16 on AVX-512, 8×8 on AVX;
+    /// rows past <paramref name="rows"/> come out as zeros): at head width 32 the element loop cost about as much as a block's
+    /// two products (AVX-512), and on an AVX2 host it took a third of a 64×64 block's time.
     /// </summary>
     private static unsafe void TransposeInto(ReadOnlySpan<T> src, int ld, int rows, int cols, Span<T> dst, int ldDst, int width, T scale)
     {
-        if (typeof(T) == typeof(float) && Avx512F.IsSupported && cols % 16 == 0 && width % 16 == 0 && ldDst >= width)
+        int tile = TransposeTile;
+        if (tile > 0 && cols % tile == 0 && width % tile == 0 && ldDst >= width)
         {
             Guard.MinLength(src.Length, (rows - 1) * ld + cols, nameof(src));
             Guard.MinLength(dst.Length, (cols - 1) * ldDst + width, nameof(dst));
             fixed (T* ps = src, pd = dst)
-                for (int c0 = 0; c0 < cols; c0 += 16)
-                    for (int r0 = 0; r0 < width; r0 += 16)
-                        Gemm.Transpose16x16((float*)ps + r0 * ld + c0, ld, Math.Clamp(rows - r0, 0, 16), (float*)pd + c0 * ldDst + r0, ldDst, float.CreateTruncating(scale));
+                for (int c0 = 0; c0 < cols; c0 += tile)
+                    for (int r0 = 0; r0 < width; r0 += tile)
+                        Transpose((float*)ps + r0 * ld + c0, ld, Math.Clamp(rows - r0, 0, tile), (float*)pd + c0 * ldDst + r0, ldDst, float.CreateTruncating(scale));
             return;
         }
         for (int c = 0; c < cols; c++)
@@ -112,25 +114,36 @@ internal sealed partial class AttentionEngine<T>
 
     /// <summary>
     /// dst[r·ldDst + c] = srcT[c·Br + r] for r &lt; rows, c &lt; cols: a transposed accumulator [cols, Br] back into rows
-    /// (16×16 register transposes for whole groups of 16 rows, the rest element by element).
+    /// (register transposes for whole groups of 16 or 8 rows, the rest element by element).
     /// </summary>
     private static unsafe void TransposeOut(ReadOnlySpan<T> srcT, int rows, int cols, Span<T> dst, int ldDst)
     {
-        int r = 0;
-        if (typeof(T) == typeof(float) && Avx512F.IsSupported && cols % 16 == 0 && rows >= 16)
+        int r = 0, tile = TransposeTile;
+        if (tile > 0 && cols % tile == 0 && rows >= tile)
         {
             Guard.MinLength(srcT.Length, cols * QueryBlock, nameof(srcT));
             Guard.MinLength(dst.Length, (rows - 1) * ldDst + cols, nameof(dst));
             fixed (T* ps = srcT, pd = dst)
-                for (; r + 16 <= rows; r += 16)
-                    for (int c0 = 0; c0 < cols; c0 += 16)
-                        Gemm.Transpose16x16((float*)ps + c0 * QueryBlock + r, QueryBlock, 16, (float*)pd + r * ldDst + c0, ldDst, 1f);
+                for (; r + tile <= rows; r += tile)
+                    for (int c0 = 0; c0 < cols; c0 += tile)
+                        Transpose((float*)ps + c0 * QueryBlock + r, QueryBlock, tile, (float*)pd + r * ldDst + c0, ldDst, 1f);
         }
         for (; r < rows; r++)
         {
             var row = dst.Slice(r * ldDst, cols);
             for (int c = 0; c < cols; c++) row[c] = srcT[c * QueryBlock + r];
         }
+    }
+
+    /// <summary>The side of the in-register float transpose this machine has (16 on AVX-512, 8 on AVX), 0 for none or for double.</summary>
+    private static int TransposeTile =>
+        typeof(T) != typeof(float) ? 0 : Avx512F.IsSupported ? 16 : Avx.IsSupported ? 8 : 0;
+
+    /// <summary>One register transpose of side <see cref="TransposeTile"/> (see Gemm.Transpose.cs for the contract).</summary>
+    private static unsafe void Transpose(float* src, nint ld, int rows, float* dst, nint dstStride, float scale)
+    {
+        if (Avx512F.IsSupported) Gemm.Transpose16x16(src, ld, rows, dst, dstStride, scale);
+        else Gemm.Transpose8x8Avx(src, ld, rows, dst, dstStride, scale);
     }
 
     // ---- forward -------------------------------------------------------------------------------

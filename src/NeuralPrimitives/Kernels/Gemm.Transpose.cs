@@ -168,7 +168,7 @@ public static partial class Gemm
     }
 
     /// <summary>8×8 float transpose on AVX (256-bit; for machines without AVX-512), same contract as the others.</summary>
-    private static unsafe void Transpose8x8Avx(float* src, nint ld, int rows, float* dst, nint dstStride, float scale)
+    internal static unsafe void Transpose8x8Avx(float* src, nint ld, int rows, float* dst, nint dstStride, float scale)
     {
         Vector256<float> r0 = 0 < rows ? Vector256.Load(src + 0 * ld) : default;
         Vector256<float> r1 = 1 < rows ? Vector256.Load(src + 1 * ld) : default;
