@@ -84,8 +84,12 @@ run_onnx() {
 }
 
 rounds="${ROUNDS:-1}"
+# The machine's two-thread FMA ceiling before each round: it moves too (e.g. 96 or 174 GFLOP/s minutes apart on one
+# AVX2 host, when its two vCPUs share one core or not), and says which state the round's figures were taken in.
+peak() { bench fma-peak | sed -n 's/^ *2 threads: \([0-9]*\) GFLOP.*/\1/p'; }
 for r in $(seq 1 "$rounds"); do
   [ "$rounds" -gt 1 ] && echo "== round $r of $rounds" >&2
+  peak > "$tmp/peak.$r"
   run_ours  | tail -n 1 > "$tmp/ours.$r.json"
   run_torch | tail -n 1 > "$tmp/torch.$r.json"
   run_onnx  | tail -n 1 > "$tmp/onnx.$r.json"
@@ -106,6 +110,8 @@ for n in names:
     o, t, x = med("ours", n), med("torch", n), med("onnx", n)
     rows.append((n, ms(o), ms(t), ms(x), ratio(o, t), ratio(o, x)))
 w = [max(len(r[i]) for r in rows) for i in range(6)]
+peaks = [open(os.path.join(d, f"peak.{r}")).read().strip() or "?" for r in range(1, rounds + 1)]
+print(f"fma-peak before each round (2 threads, GFLOP/s): {' '.join(peaks)}")
 if rounds > 1: print(f"medians over {rounds} rounds")
 for i, r in enumerate(rows):
     print("  ".join(c.ljust(w[j]) if j == 0 else c.rjust(w[j]) for j, c in enumerate(r)))
