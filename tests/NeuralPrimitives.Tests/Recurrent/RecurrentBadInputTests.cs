@@ -1,4 +1,5 @@
 using Xunit;
+using static NeuralPrimitives.Tests.Support.BadArgument;
 
 namespace NeuralPrimitives.Tests.Recurrent;
 
@@ -7,13 +8,6 @@ namespace NeuralPrimitives.Tests.Recurrent;
 public class RecurrentBadInputTests
 {
     private static Tensor<float> Z(params int[] shape) => Tensor.Create(new float[shape.Aggregate(1, (a, b) => a * b)], Array.ConvertAll(shape, d => (nint)d));
-
-    private static void Throws(Action a, string param, params string[] fragments)
-    {
-        var ex = Assert.ThrowsAny<ArgumentException>(a);
-        Assert.Equal(param, ex.ParamName);
-        foreach (var f in fragments) Assert.Contains(f, ex.Message);
-    }
 
     [Fact]
     public void WrongFeatureSize()

@@ -11,6 +11,7 @@
 using NeuralPrimitives.Tests.Support;
 using Xunit;
 using static NeuralPrimitives.Tests.Recurrent.RecurrentTestUtil;
+using static NeuralPrimitives.Tests.Support.BadArgument;
 
 namespace NeuralPrimitives.Tests.Recurrent;
 
@@ -126,12 +127,6 @@ public class ReferenceBpttTests
     {
         var cell = new LstmCell<double>(2, 3, rng: new Rng(1));
         static Tensor<double> Z(params int[] shape) => Tensor.Create(new double[shape.Aggregate(1, (a, b) => a * b)], Array.ConvertAll(shape, d => (nint)d));
-        void Throws(Action a, string param, params string[] fragments)
-        {
-            var ex = Assert.ThrowsAny<ArgumentException>(a);
-            Assert.Equal(param, ex.ParamName);
-            foreach (var f in fragments) Assert.Contains(f, ex.Message);
-        }
         Throws(() => ReferenceBptt.Lstm(cell, Z(4, 2, 3), Z(4, 2, 3)), "input", "[T ≥ 1, B ≥ 1, 2]", "[4, 2, 3]");
         Throws(() => ReferenceBptt.Lstm(cell, Z(4, 2), Z(4, 2, 3)), "input", "[4, 2]");
         Throws(() => ReferenceBptt.Lstm(cell, Z(4, 2, 2), Z(4, 2, 2)), "dOutput", "[4, 2, 3]", "[4, 2, 2]");
