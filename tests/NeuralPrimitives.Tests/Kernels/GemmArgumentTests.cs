@@ -58,10 +58,7 @@ public class GemmArgumentTests
     }
 
     [Theory]
-    [InlineData(false, false)]
-    [InlineData(false, true)]
-    [InlineData(true, false)]
-    [InlineData(true, true)]
+    [MemberData(nameof(GemmTests.Transposes), MemberType = typeof(GemmTests))]
     public void DenseOverloadAcceptsEmptyProducts(bool ta, bool tb)
     {
         // k = 0: C = beta·C (no lda/ldb for the caller to get wrong); beta = 0 still overwrites NaN.

@@ -14,6 +14,9 @@ public class GemmTests
 {
     internal static readonly GemmPath[] AllPaths = [GemmPath.Auto, GemmPath.Vector512, GemmPath.Vector256, GemmPath.Vector128, GemmPath.Scalar];
 
+    /// <summary>The four transpose cases (ta, tb).</summary>
+    public static TheoryData<bool, bool> Transposes => new() { { false, false }, { false, true }, { true, false }, { true, true } };
+
     /// <summary>A GEMM problem with random contents and (possibly padded) leading dimensions.</summary>
     internal sealed class Problem
     {
@@ -145,10 +148,7 @@ public class GemmTests
     }
 
     [Theory]
-    [InlineData(false, false)]
-    [InlineData(false, true)]
-    [InlineData(true, false)]
-    [InlineData(true, true)]
+    [MemberData(nameof(Transposes))]
     public void OneByOneByOne(bool ta, bool tb)
     {
         foreach (var path in AllPaths)
@@ -262,10 +262,7 @@ public class GemmTests
     }
 
     [Theory]
-    [InlineData(false, false)]
-    [InlineData(false, true)]
-    [InlineData(true, false)]
-    [InlineData(true, true)]
+    [MemberData(nameof(Transposes))]
     public void RowVectorTimesMatrix(bool ta, bool tb)
     {
         // m = 1 (and m = 2 without ta) take the unpacked row path; with ta, A's row is a strided column (lda = 3).
