@@ -5,18 +5,9 @@ namespace NeuralPrimitives.Tests.Kernels;
 
 public class ActivationTests
 {
-    public static TheoryData<string> Layers => new() { "relu", "tanh", "sigmoid", "silu", "gelu", "gelu_tanh" };
+    public static TheoryData<string> Layers => new(ActivationLayers.Names);
 
-    private static FunctionLayer<double> Make(string name) => name switch
-    {
-        "relu" => new Relu<double>(),
-        "tanh" => new Tanh<double>(),
-        "sigmoid" => new Sigmoid<double>(),
-        "silu" => new Silu<double>(),
-        "gelu" => new Gelu<double>(),
-        "gelu_tanh" => new Gelu<double>(GeluApproximation.Tanh),
-        _ => throw new ArgumentException(name),
-    };
+    private static FunctionLayer<double> Make(string name) => ActivationLayers.Create<double>(name);
 
     // Independent scalar definitions (Math.* only; erf from its Taylor series around 0, |x| ≤ 3).
     private static double ErfTaylor(double x)

@@ -25,15 +25,15 @@ public class FoundationFixtureTests
         TestData.AssertClose<double>(f.Data(key), Array.ConvertAll(actual.ToArray(), double.CreateTruncating), atol * scale, rtol, $"{typeof(T).Name} {key}");
     }
 
+    // Each check runs in double and in float (the messages name the type).
     [Theory]
     [InlineData("foundation_linear_bias", true)]
     [InlineData("foundation_linear_nobias", false)]
-    public void LinearMatchesPyTorchDouble(string name, bool bias) => CheckLinear<double>(name, bias);
-
-    [Theory]
-    [InlineData("foundation_linear_bias", true)]
-    [InlineData("foundation_linear_nobias", false)]
-    public void LinearMatchesPyTorchFloat(string name, bool bias) => CheckLinear<float>(name, bias);
+    public void LinearMatchesPyTorch(string name, bool bias)
+    {
+        CheckLinear<double>(name, bias);
+        CheckLinear<float>(name, bias);
+    }
 
     private static void CheckLinear<T>(string name, bool bias) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -63,12 +63,11 @@ public class FoundationFixtureTests
     [Theory]
     [InlineData("foundation_softmax", false)]
     [InlineData("foundation_log_softmax", true)]
-    public void SoftmaxMatchesPyTorchDouble(string name, bool log) => CheckSoftmax<double>(name, log);
-
-    [Theory]
-    [InlineData("foundation_softmax", false)]
-    [InlineData("foundation_log_softmax", true)]
-    public void SoftmaxMatchesPyTorchFloat(string name, bool log) => CheckSoftmax<float>(name, log);
+    public void SoftmaxMatchesPyTorch(string name, bool log)
+    {
+        CheckSoftmax<double>(name, log);
+        CheckSoftmax<float>(name, log);
+    }
 
     private static void CheckSoftmax<T>(string name, bool log) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -77,7 +76,7 @@ public class FoundationFixtureTests
         Assert.Contains(f.Data("x"), v => Math.Abs(v) >= 1e4);
         FunctionLayer<T> layer = log ? new LogSoftmax<T>() : new Softmax<T>();
         var y = layer.Forward(LoadTensor<T>(f, "x"));
-        foreach (var v in y.AsReadOnlySpan()) Assert.True(T.IsFinite(v), $"{name}: non-finite output {v}");
+        foreach (var v in y.AsReadOnlySpan()) Assert.True(T.IsFinite(v), $"{typeof(T).Name} {name}: non-finite output {v}");
         AssertMatches<T>(f, "y", y.AsReadOnlySpan());
         var dx = layer.Backward(LoadTensor<T>(f, "dy"));
         AssertMatches<T>(f, "dx", dx.AsReadOnlySpan(), 10);
@@ -96,31 +95,20 @@ public class FoundationFixtureTests
         AssertMatches<float>(f, "y", xy);
     }
 
-    public static TheoryData<string> Activations => new() { "relu", "tanh", "sigmoid", "silu", "gelu", "gelu_tanh" };
+    public static TheoryData<string> ActivationNames => new(ActivationLayers.Names);
 
-    private static FunctionLayer<T> MakeActivation<T>(string name) where T : unmanaged, IBinaryFloatingPointIeee754<T> => name switch
+    [Theory]
+    [MemberData(nameof(ActivationNames))]
+    public void ActivationMatchesPyTorch(string name)
     {
-        "relu" => new Relu<T>(),
-        "tanh" => new Tanh<T>(),
-        "sigmoid" => new Sigmoid<T>(),
-        "silu" => new Silu<T>(),
-        "gelu" => new Gelu<T>(),
-        "gelu_tanh" => new Gelu<T>(GeluApproximation.Tanh),
-        _ => throw new ArgumentException(name, nameof(name)),
-    };
-
-    [Theory]
-    [MemberData(nameof(Activations))]
-    public void ActivationMatchesPyTorchDouble(string name) => CheckActivation<double>(name);
-
-    [Theory]
-    [MemberData(nameof(Activations))]
-    public void ActivationMatchesPyTorchFloat(string name) => CheckActivation<float>(name);
+        CheckActivation<double>(name);
+        CheckActivation<float>(name);
+    }
 
     private static void CheckActivation<T>(string name) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         var f = Fixture.Load("foundation_activations");
-        var layer = MakeActivation<T>(name);
+        var layer = ActivationLayers.Create<T>(name);
         var x = LoadTensor<T>(f, "x");
         var y = layer.Forward(x);
         // |x| ≤ 8 and f'(x) is at most ~1.13 for these functions, so float rounding of x moves y by
