@@ -33,7 +33,8 @@ public class NaNPolicyTests
         }
     }
 
-    public static TheoryData<string> Layers() => ["Linear", "Relu", "Tanh", "Sigmoid", "Silu", "Gelu", "GeluTanh", "Softmax", "LogSoftmax", "Sequential", "Sinusoidal", "Learned", "Rotary"];
+    // The activations by their PyTorch names (relu, tanh, sigmoid, silu, gelu, gelu_tanh).
+    public static TheoryData<string> Layers() => new(["Linear", .. ActivationLayers.Names, "Softmax", "LogSoftmax", "Sequential", "Sinusoidal", "Learned", "Rotary"]);
 
     private static (ILayer<float> Layer, int OutWidth, bool Mixes) Make(string name)
     {
@@ -41,19 +42,13 @@ public class NaNPolicyTests
         ILayer<float> layer = name switch
         {
             "Linear" => new Linear<float>(6, 4, rng: rng),
-            "Relu" => new Relu<float>(),
-            "Tanh" => new Tanh<float>(),
-            "Sigmoid" => new Sigmoid<float>(),
-            "Silu" => new Silu<float>(),
-            "Gelu" => new Gelu<float>(),
-            "GeluTanh" => new Gelu<float>(GeluApproximation.Tanh),
             "Softmax" => new Softmax<float>(),
             "LogSoftmax" => new LogSoftmax<float>(),
             "Sequential" => new Sequential<float>(new Linear<float>(6, 7, rng: rng), new Tanh<float>(), new Linear<float>(7, 3, rng: rng)),
             "Sinusoidal" => new SinusoidalPositionalEncoding<float>(6, 10),
             "Learned" => new LearnedPositionalEmbedding<float>(10, 6, rng: rng),
             "Rotary" => new RopeLayer(new RotaryEmbedding<float>(6)),
-            _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown layer"),
+            _ => ActivationLayers.Create<float>(name),
         };
         int outWidth = name switch { "Linear" => 4, "Sequential" => 3, _ => 6 };
         // Does a row's NaN reach every element of its row (matrix products, softmax, rotations), or only its own element?
