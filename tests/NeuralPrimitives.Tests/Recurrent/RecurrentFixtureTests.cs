@@ -103,6 +103,17 @@ public class RecurrentFixtureTests
         }
     }
 
+    /// <summary>A fixture's inputs (Forward(X, H0, C0, Lengths)) and loss weights (Backward(ROut, RH, RC)).</summary>
+    private sealed record Inputs<T>(Tensor<T> X, Tensor<T>? H0, Tensor<T>? C0, int[]? Lengths, Tensor<T> ROut, Tensor<T> RH, Tensor<T>? RC)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        public static Inputs<T> Load(Fixture f) => new(
+            f.Tensor<T>("input"), Optional(f, "h0"), Optional(f, "c0"), f.Has("lengths") ? f.Ints("lengths") : null,
+            f.Tensor<T>("R_out"), f.Tensor<T>("R_h"), Optional(f, "R_c"));
+
+        private static Tensor<T>? Optional(Fixture f, string key) => f.Has(key) ? f.Tensor<T>(key) : null;
+    }
+
     private static void Check<T>(string name, double atol, double rtol, bool twice) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         var f = Fixture.Load("recurrent_" + name);
@@ -120,13 +131,8 @@ public class RecurrentFixtureTests
             p.Load(f.Tensor<T>(pn).AsReadOnlySpan());
         }
 
-        var x = f.Tensor<T>("input");
-        var h0 = f.Has("h0") ? f.Tensor<T>("h0") : null;
-        var c0 = f.Has("c0") ? f.Tensor<T>("c0") : null;
-        var lengths = f.Has("lengths") ? f.Ints("lengths") : null;
-        var rOut = f.Tensor<T>("R_out");
-        var rH = f.Tensor<T>("R_h");
-        var rC = lstm ? f.Tensor<T>("R_c") : null;
+        var (x, h0, c0, lengths, rOut, rH, rC) = Inputs<T>.Load(f);
+        Assert.Equal(lstm, rC is not null);
 
         void Compare(string key, ReadOnlySpan<T> actual, double scale = 1)
         {
@@ -282,13 +288,7 @@ public class RecurrentFixtureTests
         // (ZeroGrad is left out: Module.ZeroGrad walks NamedParameters() through iterators, ~176 B per call.)
         var f = Fixture.Load("recurrent_" + name);
         var meta = f.Meta;
-        var x = f.Tensor<float>("input");
-        var h0 = f.Has("h0") ? f.Tensor<float>("h0") : null;
-        var c0 = f.Has("c0") ? f.Tensor<float>("c0") : null;
-        var lengths = f.Has("lengths") ? f.Ints("lengths") : null;
-        var rOut = f.Tensor<float>("R_out");
-        var rH = f.Tensor<float>("R_h");
-        var rC = f.Has("R_c") ? f.Tensor<float>("R_c") : null;
+        var (x, h0, c0, lengths, rOut, rH, rC) = Inputs<float>.Load(f);
         int I = meta.GetProperty("input_size").GetInt32(), H = meta.GetProperty("hidden_size").GetInt32();
         bool bf = meta.GetProperty("batch_first").GetBoolean();
         Action step = meta.GetProperty("mode").GetString() switch
