@@ -13,8 +13,24 @@ public class LossFixtureTests
 {
     private static (double Atol, double Rtol) Tol<T>() => typeof(T) == typeof(double) ? (1e-12, 1e-11) : (2e-5, 2e-5);
 
-    private static IEnumerable<(string Name, JsonElement Meta)> Cases(Fixture f) =>
-        f.Meta.GetProperty("cases").EnumerateArray().Select(c => (c.GetProperty("name").GetString()!, c));
+    /// <summary>Runs <paramref name="check"/> on every case of the fixture; returns how many there were.</summary>
+    private static int ForEachCase(string fixture, Action<Fixture, string, JsonElement> check)
+    {
+        var f = Fixture.Load(fixture);
+        int count = 0;
+        foreach (var c in f.Meta.GetProperty("cases").EnumerateArray())
+        {
+            check(f, c.GetProperty("name").GetString()!, c);
+            count++;
+        }
+        return count;
+    }
+
+    private static Reduction ReductionOf(JsonElement meta) => Parse(meta.GetProperty("reduction").GetString()!);
+
+    /// <summary>Infer returns the loss Forward returned (to 1e-9 relative).</summary>
+    private static void AssertInferredEquals<T>(T value, T inferred) where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        Assert.Equal(double.CreateTruncating(value), double.CreateTruncating(inferred), 1e-9 * Math.Max(1, Math.Abs(double.CreateTruncating(value))));
 
     private static Tensor<T>? Optional<T>(Fixture f, string key) where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
         f.Has(key) ? f.Tensor<T>(key) : null;
@@ -50,75 +66,55 @@ public class LossFixtureTests
     [Fact] public void CrossEntropyWithClassIndicesDouble() => CrossEntropyIndices<double>();
     [Fact] public void CrossEntropyWithClassIndicesFloat() => CrossEntropyIndices<float>();
 
-    private static void CrossEntropyIndices<T>() where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        var f = Fixture.Load("losses_cross_entropy");
-        int count = 0;
-        foreach (var (name, meta) in Cases(f))
+    private static void CrossEntropyIndices<T>() where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        Assert.Equal(24 + 4 + 2, ForEachCase("losses_cross_entropy", (f, name, meta) =>
         {
             var loss = new CrossEntropyLoss<T>(Optional<T>(f, $"{name}.weight"), meta.GetProperty("ignore_index").GetInt32(),
-                Parse(meta.GetProperty("reduction").GetString()!), meta.GetProperty("label_smoothing").GetDouble());
+                ReductionOf(meta), meta.GetProperty("label_smoothing").GetDouble());
             var x = f.Tensor<T>($"{name}.x");
             var y = Tensor.Create(f.Ints($"{name}.target"), Dims(f.Shape($"{name}.target")));
             T value = loss.Forward(x, y);
             // Logits of ±1e4 give losses up to 2e4: the float tolerance scales with them.
             double magnitude = f.Data($"{name}.x").Max(Math.Abs);
             Verify(f, name, meta, loss, value, typeof(T) == typeof(float) ? Math.Max(1, magnitude / 10) : 1);
-            T inferred = loss.Infer(x, y);
-            Assert.Equal(double.CreateTruncating(value), double.CreateTruncating(inferred), 1e-9 * Math.Max(1, Math.Abs(double.CreateTruncating(value))));
-            count++;
-        }
-        Assert.Equal(24 + 4 + 2, count);
-    }
+            AssertInferredEquals(value, loss.Infer(x, y));
+        }));
 
     [Fact] public void CrossEntropyWithClassProbabilitiesDouble() => CrossEntropyProbabilities<double>();
     [Fact] public void CrossEntropyWithClassProbabilitiesFloat() => CrossEntropyProbabilities<float>();
 
-    private static void CrossEntropyProbabilities<T>() where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        var f = Fixture.Load("losses_cross_entropy_prob");
-        int count = 0;
-        foreach (var (name, meta) in Cases(f))
+    private static void CrossEntropyProbabilities<T>() where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        Assert.Equal(13, ForEachCase("losses_cross_entropy_prob", (f, name, meta) =>
         {
-            var loss = new CrossEntropyLoss<T>(Optional<T>(f, $"{name}.weight"), reduction: Parse(meta.GetProperty("reduction").GetString()!),
+            var loss = new CrossEntropyLoss<T>(Optional<T>(f, $"{name}.weight"), reduction: ReductionOf(meta),
                 labelSmoothing: meta.GetProperty("label_smoothing").GetDouble());
             var x = f.Tensor<T>($"{name}.x");
             var t = f.Tensor<T>($"{name}.target");
             T value = loss.Forward(x, t);
             Verify(f, name, meta, loss, value);
-            Assert.Equal(double.CreateTruncating(value), double.CreateTruncating(loss.Infer(x, t)), 1e-9 * Math.Max(1, Math.Abs(double.CreateTruncating(value))));
-            count++;
-        }
-        Assert.Equal(13, count);
-    }
+            AssertInferredEquals(value, loss.Infer(x, t));
+        }));
 
     [Fact] public void NllDouble() => Nll<double>();
     [Fact] public void NllFloat() => Nll<float>();
 
-    private static void Nll<T>() where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        var f = Fixture.Load("losses_nll");
-        int count = 0;
-        foreach (var (name, meta) in Cases(f))
+    private static void Nll<T>() where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        Assert.Equal(13, ForEachCase("losses_nll", (f, name, meta) =>
         {
-            var loss = new NllLoss<T>(Optional<T>(f, $"{name}.weight"), meta.GetProperty("ignore_index").GetInt32(), Parse(meta.GetProperty("reduction").GetString()!));
+            var loss = new NllLoss<T>(Optional<T>(f, $"{name}.weight"), meta.GetProperty("ignore_index").GetInt32(), ReductionOf(meta));
             var y = Tensor.Create(f.Ints($"{name}.target"), Dims(f.Shape($"{name}.target")));
             Verify(f, name, meta, loss, loss.Forward(f.Tensor<T>($"{name}.x"), y));
-            count++;
-        }
-        Assert.Equal(13, count);
-    }
+        }));
 
     [Fact] public void RegressionLossesDouble() => Regression<double>();
     [Fact] public void RegressionLossesFloat() => Regression<float>();
 
     private static void Regression<T>() where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        var f = Fixture.Load("losses_regression");
         var seen = new HashSet<string>();
-        foreach (var (name, meta) in Cases(f))
+        ForEachCase("losses_regression", (f, name, meta) =>
         {
-            var reduction = Parse(meta.GetProperty("reduction").GetString()!);
+            var reduction = ReductionOf(meta);
             string kind = meta.GetProperty("loss").GetString()!;
             ElementwiseLoss<T> loss = kind switch
             {
@@ -130,40 +126,28 @@ public class LossFixtureTests
             };
             Verify(f, name, meta, loss, loss.Forward(f.Tensor<T>($"{name}.x"), f.Tensor<T>($"{name}.target")), 10);
             seen.Add(kind + reduction);
-        }
+        });
         Assert.Equal(4 * 3, seen.Count);
     }
 
     [Fact] public void BceWithLogitsDouble() => Bce<double>();
     [Fact] public void BceWithLogitsFloat() => Bce<float>();
 
-    private static void Bce<T>() where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        var f = Fixture.Load("losses_bce");
-        int count = 0;
-        foreach (var (name, meta) in Cases(f))
+    private static void Bce<T>() where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        Assert.Equal(18, ForEachCase("losses_bce", (f, name, meta) =>
         {
-            var loss = new BceWithLogitsLoss<T>(Optional<T>(f, $"{name}.weight"), Parse(meta.GetProperty("reduction").GetString()!), Optional<T>(f, $"{name}.pos_weight"));
+            var loss = new BceWithLogitsLoss<T>(Optional<T>(f, $"{name}.weight"), ReductionOf(meta), Optional<T>(f, $"{name}.pos_weight"));
             // Logits of ±1e4 give losses of 1e4 (times weights of up to 3.5).
             Verify(f, name, meta, loss, loss.Forward(f.Tensor<T>($"{name}.x"), f.Tensor<T>($"{name}.target")), typeof(T) == typeof(float) ? 4e3 : 10);
-            count++;
-        }
-        Assert.Equal(18, count);
-    }
+        }));
 
     [Fact] public void KlDivDouble() => Kl<double>();
     [Fact] public void KlDivFloat() => Kl<float>();
 
-    private static void Kl<T>() where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        var f = Fixture.Load("losses_kl");
-        int count = 0;
-        foreach (var (name, meta) in Cases(f))
+    private static void Kl<T>() where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        Assert.Equal(8, ForEachCase("losses_kl", (f, name, meta) =>
         {
-            var loss = new KlDivLoss<T>(Parse(meta.GetProperty("reduction").GetString()!), meta.GetProperty("log_target").GetBoolean());
+            var loss = new KlDivLoss<T>(ReductionOf(meta), meta.GetProperty("log_target").GetBoolean());
             Verify(f, name, meta, loss, loss.Forward(f.Tensor<T>($"{name}.x"), f.Tensor<T>($"{name}.target")));
-            count++;
-        }
-        Assert.Equal(8, count);
-    }
+        }));
 }
