@@ -139,16 +139,7 @@ public class VectorMathTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(FloatSpecials))]
-    public void FloatSpecialValues(string fn, float x, float expected)
-    {
-        // In the vector body (index 3 of 40) and in the tail (last element).
-        var xs = Enumerable.Repeat(0.5f, 40).ToArray(); xs[3] = x; xs[^1] = x;
-        var ys = new float[xs.Length];
-        Run<float>(fn, xs, ys);
-        Assert.Equal(expected, ys[3]);
-        Assert.Equal(expected, ys[^1]);
-        if (expected == 0) Assert.Equal(float.IsNegative(expected), float.IsNegative(ys[3]));
-    }
+    public void FloatSpecialValues(string fn, float x, float expected) => AssertSpecial(fn, x, expected, 40);
 
     public static TheoryData<string, double, double> DoubleSpecials => new()
     {
@@ -162,13 +153,17 @@ public class VectorMathTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(DoubleSpecials))]
-    public void DoubleSpecialValues(string fn, double x, double expected)
+    public void DoubleSpecialValues(string fn, double x, double expected) => AssertSpecial(fn, x, expected, 20);
+
+    /// <summary>fn(x) = expected in the vector body (index 3 of <paramref name="n"/>) and in the tail (last element); a zero keeps its sign.</summary>
+    private static void AssertSpecial<T>(string fn, T x, T expected, int n) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        var xs = Enumerable.Repeat(0.5, 20).ToArray(); xs[3] = x; xs[^1] = x;
-        var ys = new double[xs.Length];
-        Run<double>(fn, xs, ys);
+        var xs = Enumerable.Repeat(T.CreateTruncating(0.5), n).ToArray(); xs[3] = x; xs[^1] = x;
+        var ys = new T[n];
+        Run<T>(fn, xs, ys);
         Assert.Equal(expected, ys[3]);
         Assert.Equal(expected, ys[^1]);
+        if (T.IsZero(expected)) Assert.Equal(T.IsNegative(expected), T.IsNegative(ys[3]));
     }
 
     [Theory]
