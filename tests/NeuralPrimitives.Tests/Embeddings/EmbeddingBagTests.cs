@@ -13,47 +13,53 @@ public class EmbeddingBagTests
         return bag;
     }
 
+    public static TheoryData<EmbeddingBagMode, string> Modes => new()
+    {
+        { EmbeddingBagMode.Sum, "sum" }, { EmbeddingBagMode.Mean, "mean" }, { EmbeddingBagMode.Max, "max" },
+    };
+
+    /// <summary>The fixture's integer tensor <paramref name="key"/> (indices or offsets).</summary>
+    private static Tensor<int> Input(Fixture f, string key) => Ints(f.Ints(key), f.Shape(key));
+
+    /// <summary>
+    /// <paramref name="y"/> is PyTorch's <c>{key}_output</c>, and Backward(<c>{key}_dout</c>) leaves PyTorch's
+    /// <c>{key}_grad</c> in the weight; returns what Backward returned (d per_sample_weights).
+    /// </summary>
+    private static Tensor<double>? AssertMatches(Fixture f, string key, EmbeddingBag<double> bag, Tensor<double> y)
+    {
+        TestData.AssertClose<double>(f.Data($"{key}_output"), y.AsReadOnlySpan(), 1e-13, 1e-13, "output");
+        var dPsw = bag.Backward(f.Tensor<double>($"{key}_dout"));
+        TestData.AssertClose<double>(f.Data($"{key}_grad"), bag.Weight.Grad, 1e-13, 1e-13, "grad");
+        return dPsw;
+    }
+
     [Theory]
-    [InlineData(EmbeddingBagMode.Sum, "sum")]
-    [InlineData(EmbeddingBagMode.Mean, "mean")]
-    [InlineData(EmbeddingBagMode.Max, "max")]
+    [MemberData(nameof(Modes))]
     public void MatchesPyTorchWithOffsetsAndAnEmptyBag(EmbeddingBagMode mode, string name)
     {
         var f = Fixture.Load("embeddings_embedding_bag");
         var bag = Bag(f, mode);
-        var y = bag.Forward(Ints(f.Ints("indices"), f.Shape("indices")), Ints(f.Ints("offsets"), f.Shape("offsets")));
-        TestData.AssertClose<double>(f.Data($"{name}_output"), y.AsReadOnlySpan(), 1e-13, 1e-13, "output");
-        Assert.Null(bag.Backward(f.Tensor<double>($"{name}_dout")));
-        TestData.AssertClose<double>(f.Data($"{name}_grad"), bag.Weight.Grad, 1e-13, 1e-13, "grad");
+        var y = bag.Forward(Input(f, "indices"), Input(f, "offsets"));
+        Assert.Null(AssertMatches(f, name, bag, y));
         Assert.All(y.AsSpan().Slice(3, 3).ToArray(), v => Assert.Equal(0, v)); // bag 1 is empty
     }
 
     [Theory]
-    [InlineData(EmbeddingBagMode.Sum, "sum")]
-    [InlineData(EmbeddingBagMode.Mean, "mean")]
-    [InlineData(EmbeddingBagMode.Max, "max")]
+    [MemberData(nameof(Modes))]
     public void MatchesPyTorchWithTwoDimensionalInput(EmbeddingBagMode mode, string name)
     {
         var f = Fixture.Load("embeddings_embedding_bag");
         var bag = Bag(f, mode);
-        var y = bag.Forward(Ints(f.Ints("indices2d"), f.Shape("indices2d")));
-        TestData.AssertClose<double>(f.Data($"2d_{name}_output"), y.AsReadOnlySpan(), 1e-13, 1e-13, "output");
-        bag.Backward(f.Tensor<double>($"2d_{name}_dout"));
-        TestData.AssertClose<double>(f.Data($"2d_{name}_grad"), bag.Weight.Grad, 1e-13, 1e-13, "grad");
+        AssertMatches(f, $"2d_{name}", bag, bag.Forward(Input(f, "indices2d")));
     }
 
     [Theory]
-    [InlineData(EmbeddingBagMode.Sum, "sum")]
-    [InlineData(EmbeddingBagMode.Mean, "mean")]
-    [InlineData(EmbeddingBagMode.Max, "max")]
+    [MemberData(nameof(Modes))]
     public void MatchesPyTorchWithPaddingIndex(EmbeddingBagMode mode, string name)
     {
         var f = Fixture.Load("embeddings_embedding_bag");
         var bag = Bag(f, mode, f.Meta.GetProperty("padding_idx").GetInt32());
-        var y = bag.Forward(Ints(f.Ints("indices"), f.Shape("indices")), Ints(f.Ints("offsets"), f.Shape("offsets")));
-        TestData.AssertClose<double>(f.Data($"pad_{name}_output"), y.AsReadOnlySpan(), 1e-13, 1e-13, "output");
-        bag.Backward(f.Tensor<double>($"pad_{name}_dout"));
-        TestData.AssertClose<double>(f.Data($"pad_{name}_grad"), bag.Weight.Grad, 1e-13, 1e-13, "grad");
+        AssertMatches(f, $"pad_{name}", bag, bag.Forward(Input(f, "indices"), Input(f, "offsets")));
     }
 
     [Fact]
@@ -61,11 +67,8 @@ public class EmbeddingBagTests
     {
         var f = Fixture.Load("embeddings_embedding_bag");
         var bag = Bag(f, EmbeddingBagMode.Sum);
-        var y = bag.Forward(Ints(f.Ints("indices"), f.Shape("indices")), Ints(f.Ints("offsets"), f.Shape("offsets")), f.Tensor<double>("psw"));
-        TestData.AssertClose<double>(f.Data("psw_output"), y.AsReadOnlySpan(), 1e-13, 1e-13, "output");
-        var dPsw = bag.Backward(f.Tensor<double>("psw_dout"));
+        var dPsw = AssertMatches(f, "psw", bag, bag.Forward(Input(f, "indices"), Input(f, "offsets"), f.Tensor<double>("psw")));
         Assert.NotNull(dPsw);
-        TestData.AssertClose<double>(f.Data("psw_grad"), bag.Weight.Grad, 1e-13, 1e-13, "grad");
         TestData.AssertClose<double>(f.Data("psw_dpsw"), dPsw.AsReadOnlySpan(), 1e-13, 1e-13, "d per_sample_weights");
     }
 
@@ -74,7 +77,7 @@ public class EmbeddingBagTests
     {
         var f = Fixture.Load("embeddings_embedding_bag");
         var bag = Bag(f, EmbeddingBagMode.Sum, includeLastOffset: true);
-        var y = bag.Forward(Ints(f.Ints("indices"), f.Shape("indices")), Ints(f.Ints("last_offsets"), f.Shape("last_offsets")));
+        var y = bag.Forward(Input(f, "indices"), Input(f, "last_offsets"));
         Assert.Equal(new nint[] { 3, 3 }, y.Lengths.ToArray());
         TestData.AssertClose<double>(f.Data("last_output"), y.AsReadOnlySpan(), 1e-13, 1e-13, "output");
     }
