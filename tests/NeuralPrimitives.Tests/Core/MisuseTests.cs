@@ -80,22 +80,31 @@ public class MisuseTests
         return data;
     }
 
-    private static void AssertNamesModule(InvalidOperationException e, Kind kind, string what)
+    /// <summary><paramref name="call"/> is refused with an InvalidOperationException that names the module and says <paramref name="what"/>.</summary>
+    private static void AssertRefused(Kind kind, Action call, string what)
     {
+        var e = Assert.Throws<InvalidOperationException>(call);
         Assert.StartsWith(kind.Name + ".", e.Message);
         Assert.Contains(what, e.Message);
+    }
+
+    /// <summary>Kind <paramref name="k"/> and a new module of it after one valid Forward.</summary>
+    private static (Kind Kind, Module<float> M) AfterForward(int k)
+    {
+        var kind = All[k];
+        var m = kind.Create();
+        kind.Forward(m);
+        return (kind, m);
     }
 
     [Theory]
     [MemberData(nameof(Kinds))]
     public void SecondBackwardAfterOneForwardIsRefused(int k)
     {
-        var kind = All[k];
-        var m = kind.Create();
-        kind.Forward(m);
+        var (kind, m) = AfterForward(k);
         kind.Backward(m);
         var grads = m.Parameters().Select(p => p.Grad.ToArray()).ToArray();
-        AssertNamesModule(Assert.Throws<InvalidOperationException>(() => kind.Backward(m)), kind, "twice");
+        AssertRefused(kind, () => kind.Backward(m), "twice");
         Assert.Equal(grads, m.Parameters().Select(p => p.Grad.ToArray()).ToArray()); // nothing accumulated twice
         kind.Forward(m);
         kind.Backward(m); // a new Forward makes Backward valid again
@@ -106,18 +115,16 @@ public class MisuseTests
     public void BackwardBeforeAnyForwardIsRefused(int k)
     {
         var kind = All[k];
-        AssertNamesModule(Assert.Throws<InvalidOperationException>(() => kind.Backward(kind.Create())), kind, "before Forward");
+        AssertRefused(kind, () => kind.Backward(kind.Create()), "before Forward");
     }
 
     [Theory]
     [MemberData(nameof(Kinds))]
     public void ForwardThatThrowsInvalidatesTheCache(int k)
     {
-        var kind = All[k];
-        var m = kind.Create();
-        kind.Forward(m);
+        var (kind, m) = AfterForward(k);
         Assert.ThrowsAny<ArgumentException>(() => kind.BadForward(m));
-        AssertNamesModule(Assert.Throws<InvalidOperationException>(() => kind.Backward(m)), kind, "after a Forward that threw");
+        AssertRefused(kind, () => kind.Backward(m), "after a Forward that threw");
         kind.Forward(m);
         kind.Backward(m);
     }
@@ -128,13 +135,11 @@ public class MisuseTests
     {
         // The in-use flag as another thread inside Forward or Backward leaves it (BlockingLayer below shows the flag
         // really is set and seen across threads; this checks that every module kind consults it).
-        var kind = All[k];
-        var m = kind.Create();
-        kind.Forward(m);
+        var (kind, m) = AfterForward(k);
         using (HoldInUseFlag(m))
         {
-            AssertNamesModule(Assert.Throws<InvalidOperationException>(() => kind.Forward(m)), kind, "another call");
-            AssertNamesModule(Assert.Throws<InvalidOperationException>(() => kind.Backward(m)), kind, "another call");
+            AssertRefused(kind, () => kind.Forward(m), "another call");
+            AssertRefused(kind, () => kind.Backward(m), "another call");
             Assert.NotNull(kind.Infer(m, 0)); // Infer never takes the flag
         }
         kind.Backward(m); // the refused calls changed nothing: the first Forward's Backward still runs, once
