@@ -49,6 +49,13 @@ public class CharLmTests
         return (code, output.ToString(), error.ToString());
     }
 
+    /// <summary>Trains the tiny lstm for <paramref name="steps"/> steps on <paramref name="corpus"/> into s.Out; returns its checkpoint.</summary>
+    private static string TrainTiny(Scratch s, string corpus, int steps)
+    {
+        Assert.Equal(0, Run(["train", .. Tiny, "--steps", steps.ToString(), "--corpus", corpus, "--out", s.Out]).Code);
+        return Path.Combine(s.Out, "lstm.safetensors");
+    }
+
     private static JsonElement Metrics(string folder) =>
         JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, "metrics.json"))).RootElement.Clone();
 
@@ -173,8 +180,7 @@ public class CharLmTests
     {
         using var s = new Scratch();
         string corpus = s.Corpus();
-        Assert.Equal(0, Run(["train", .. Tiny, "--steps", "20", "--corpus", corpus, "--out", s.Out]).Code);
-        string checkpoint = Path.Combine(s.Out, "lstm.safetensors");
+        string checkpoint = TrainTiny(s, corpus, steps: 20);
         string second = Path.Combine(s.Folder, "second");
         var (code, output, error) = Run(["train", .. Tiny, "--steps", "15", "--corpus", corpus, "--out", second, "--resume", checkpoint]);
         Assert.True(code == 0, error + output);
@@ -315,8 +321,7 @@ public class CharLmTests
     {
         using var s = new Scratch();
         string corpus = s.Corpus();
-        Assert.Equal(0, Run(["train", .. Tiny, "--steps", "3", "--corpus", corpus, "--out", s.Out]).Code);
-        string checkpoint = Path.Combine(s.Out, "lstm.safetensors");
+        string checkpoint = TrainTiny(s, corpus, steps: 3);
 
         // A prompt with characters the model never saw: both are named.
         var r = Run("generate", "--checkpoint", checkpoint, "--prompt", "the Zebra€");
