@@ -37,6 +37,13 @@ internal sealed class OptimProblem<T> where T : unmanaged, IBinaryFloatingPointI
 
     public static int[] TouchedRows(int t) => t % 7 == 0 ? [] : [2 * t % 6, (3 * t + 1) % 6, 2 * t % 6];
 
+    /// <summary>Step <paramref name="t"/>: its gradients, then one step of <paramref name="optimizer"/>.</summary>
+    public void Step(Optimizer<T> optimizer, int t)
+    {
+        SetGradients(t);
+        optimizer.Step();
+    }
+
     /// <summary>Writes the gradients of step <paramref name="t"/> (replacing the previous ones, as the fixture assigns p.grad).</summary>
     public void SetGradients(int t)
     {

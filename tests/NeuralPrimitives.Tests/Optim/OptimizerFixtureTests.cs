@@ -28,6 +28,10 @@ public class OptimizerFixtureTests
         return (problem, problem.Build(spec));
     }
 
+    /// <summary>PyTorch's value of parameter <paramref name="name"/> (<paramref name="length"/> values) after step <paramref name="t"/>.</summary>
+    private static ReadOnlySpan<double> AfterStep(Fixture f, string @case, string name, int t, int length) =>
+        f.Data($"{@case}.{name}").AsSpan((t - 1) * length, length);
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void TrajectoryEqualsPyTorch(string fixture, string @case)
@@ -36,13 +40,9 @@ public class OptimizerFixtureTests
         var (problem, opt) = Setup<double>(f, @case);
         for (int t = 1; t <= Steps; t++)
         {
-            problem.SetGradients(t);
-            opt.Step();
+            problem.Step(opt, t);
             foreach (var (name, p) in problem.Parameters)
-            {
-                var expected = f.Data($"{@case}.{name}").AsSpan((t - 1) * p.Length, p.Length);
-                TestData.AssertClose<double>(expected, p.Data, 1e-12, 1e-12, $"{@case} {name} step {t}");
-            }
+                TestData.AssertClose<double>(AfterStep(f, @case, name, t, p.Length), p.Data, 1e-12, 1e-12, $"{@case} {name} step {t}");
         }
     }
 
@@ -57,13 +57,9 @@ public class OptimizerFixtureTests
     {
         var f = Fixture.Load(fixture);
         var (problem, opt) = Setup<float>(f, @case);
-        for (int t = 1; t <= Steps; t++)
-        {
-            problem.SetGradients(t);
-            opt.Step();
-        }
+        for (int t = 1; t <= Steps; t++) problem.Step(opt, t);
         foreach (var (name, p) in problem.Parameters)
-            TestData.AssertClose<double>(f.Data($"{@case}.{name}").AsSpan((Steps - 1) * p.Length, p.Length), Array.ConvertAll(p.Data, v => (double)v), 2e-4, 2e-4, name);
+            TestData.AssertClose<double>(AfterStep(f, @case, name, Steps, p.Length), Array.ConvertAll(p.Data, v => (double)v), 2e-4, 2e-4, name);
     }
 
     // Run 10 steps, save, build a new optimiser (different hyperparameters, which the state overrides) over copies of the
@@ -77,10 +73,8 @@ public class OptimizerFixtureTests
         var (resumed, first) = Setup<double>(f, @case);
         for (int t = 1; t <= 10; t++)
         {
-            straight.SetGradients(t);
-            straightOpt.Step();
-            resumed.SetGradients(t);
-            first.Step();
+            straight.Step(straightOpt, t);
+            resumed.Step(first, t);
         }
         var saved = DeepCopy(first.StateDict());
 
@@ -90,10 +84,8 @@ public class OptimizerFixtureTests
         secondOpt.LoadStateDict(saved);
         for (int t = 11; t <= Steps; t++)
         {
-            straight.SetGradients(t);
-            straightOpt.Step();
-            second.SetGradients(t);
-            secondOpt.Step();
+            straight.Step(straightOpt, t);
+            second.Step(secondOpt, t);
         }
         foreach (var (name, p) in straight.Parameters) Assert.Equal(p.Data, second.Parameters[name].Data);
     }
@@ -111,8 +103,7 @@ public class OptimizerFixtureTests
     {
         var f = Fixture.Load("optim_adam");
         var (problem, opt) = Setup<double>(f, "adamw_groups");
-        problem.SetGradients(1);
-        opt.Step();
+        problem.Step(opt, 1);
         var state = opt.StateDict();
         Assert.Equal(["state.0.step", "state.0.exp_avg", "state.0.exp_avg_sq", "state.1.step", "state.1.exp_avg", "state.1.exp_avg_sq"], state.Tensors.Keys);
         Assert.Equal(new nint[] { 2, 3 }, state.Tensors["state.0.exp_avg"].Lengths.ToArray());
@@ -141,8 +132,7 @@ public class OptimizerFixtureTests
         Assert.All(state["state.1.sum"].ToArray(), v => Assert.Equal(0.5, v));
 
         var (problem, sgd) = Setup<double>(Fixture.Load("optim_sgd"), "plain");
-        problem.SetGradients(1);
-        sgd.Step();
+        problem.Step(sgd, 1);
         Assert.Empty(sgd.StateDict().Tensors);
     }
 
