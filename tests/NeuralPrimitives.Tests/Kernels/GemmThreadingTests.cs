@@ -20,17 +20,7 @@ public class GemmThreadingTests
         var p = GemmTests.Problem.Create(new Rng(5), ta, tb, m, n, k, 1, 2, 3, alpha: 1.25, beta: 0.5);
         GemmTests.AssertMatches(p, GemmPath.Auto);   // with the default NumThreads (processor count)
 
-        long runsBefore = Parallelism.ParallelRuns;
-        float[] two = [], twoD = [];
-        double[] twoDouble = [];
-        // Another test class could hold the workers at this instant (then the call runs on one thread): retry.
-        for (int attempt = 0; attempt < 5 && Parallelism.ParallelRuns < runsBefore + 2; attempt++)
-        {
-            runsBefore = Parallelism.ParallelRuns;
-            two = WithThreads(2, p.RunFloat);
-            twoDouble = WithThreads(2, p.RunDouble);
-        }
-        Assert.True(Parallelism.ParallelRuns >= runsBefore + 2, "the two-thread path never ran");
+        var (two, twoDouble) = RetryUntilParallel(() => (WithThreads(2, p.RunFloat), WithThreads(2, p.RunDouble)), parallelRuns: 2);
         var one = WithThreads(1, p.RunFloat);
         var oneDouble = WithThreads(1, p.RunDouble);
         Assert.Equal(one, two);

@@ -28,15 +28,7 @@ public class CrossEntropyThreadingTests
             return (l, loss.Backward().ToArray(), i);
         }
 
-        long before = Parallelism.ParallelRuns;
-        (float Loss, float[] DLogits, float Inferred) two = default;
-        // Another test class could hold the workers at this instant (then the call runs on one thread): retry.
-        for (int attempt = 0; attempt < 5 && Parallelism.ParallelRuns < before + 2; attempt++)
-        {
-            before = Parallelism.ParallelRuns;
-            two = WithThreads(2, Run);
-        }
-        Assert.True(Parallelism.ParallelRuns >= before + 2, "the two-thread path never ran");
+        var two = RetryUntilParallel(() => WithThreads(2, Run), parallelRuns: 2);
         var one = WithThreads(1, Run);
         Assert.Equal(one.Loss, two.Loss);
         Assert.Equal(one.Inferred, two.Inferred);

@@ -45,15 +45,7 @@ public class RecurrentThreadingTests
     public void TwoThreadsMatchOneThreadExactly(RefKind kind, bool bidirectional, int proj, bool withLengths, int batch)
     {
         var one = TrainingStep(kind, 1, bidirectional, proj, withLengths, batch);
-        Run two = one;
-        long runsBefore = Parallelism.ParallelRuns;
-        // Another test could hold the workers at this instant (then the loop runs on one thread): retry.
-        for (int attempt = 0; attempt < 5 && Parallelism.ParallelRuns == runsBefore; attempt++)
-        {
-            runsBefore = Parallelism.ParallelRuns;
-            two = TrainingStep(kind, 2, bidirectional, proj, withLengths, batch);
-        }
-        Assert.True(Parallelism.ParallelRuns > runsBefore, "the two-thread path never ran");
+        var two = GlobalStateCollection.RetryUntilParallel(() => TrainingStep(kind, 2, bidirectional, proj, withLengths, batch));
 
         Assert.Equal(one.Y, two.Y);
         Assert.Equal(one.HN, two.HN);
