@@ -22,13 +22,17 @@ public class VectorMathTests(ITestOutputHelper output)
         _ => throw new ArgumentException(fn, nameof(fn)),
     };
 
-    private static void Run<T>(string fn, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    /// <summary>y = fn(x) by our kernels (VectorMath) or, for comparison, by TensorPrimitives.</summary>
+    private static void Run<T>(string fn, ReadOnlySpan<T> x, Span<T> y, bool tensorPrimitives = false) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        switch (fn)
+        switch (fn, tensorPrimitives)
         {
-            case "exp": VectorMath.Exp(x, y); break;
-            case "tanh": VectorMath.Tanh(x, y); break;
-            case "sigmoid": VectorMath.Sigmoid(x, y); break;
+            case ("exp", false): VectorMath.Exp(x, y); break;
+            case ("tanh", false): VectorMath.Tanh(x, y); break;
+            case ("sigmoid", false): VectorMath.Sigmoid(x, y); break;
+            case ("exp", true): TensorPrimitives.Exp(x, y); break;
+            case ("tanh", true): TensorPrimitives.Tanh(x, y); break;
+            case ("sigmoid", true): TensorPrimitives.Sigmoid(x, y); break;
             default: throw new ArgumentException(fn, nameof(fn));
         }
     }
@@ -45,22 +49,11 @@ public class VectorMathTests(ITestOutputHelper output)
         return Math.Abs(a - expected) / ulp;
     }
 
-    private static void RunTensorPrimitives<T>(string fn, ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        switch (fn)
-        {
-            case "exp": TensorPrimitives.Exp(x, y); break;
-            case "tanh": TensorPrimitives.Tanh(x, y); break;
-            case "sigmoid": TensorPrimitives.Sigmoid(x, y); break;
-            default: throw new ArgumentException(fn, nameof(fn));
-        }
-    }
-
     private static (double MaxUlps, double WorstX) Measure<T>(string fn, double[] xs, bool tensorPrimitives = false) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         var x = Array.ConvertAll(xs, T.CreateTruncating);
         var y = new T[x.Length];
-        if (tensorPrimitives) RunTensorPrimitives<T>(fn, x, y); else Run<T>(fn, x, y);
+        Run<T>(fn, x, y, tensorPrimitives);
         double max = 0, worst = double.NaN;
         for (int i = 0; i < x.Length; i++)
         {
