@@ -1,4 +1,5 @@
 using Xunit;
+using static NeuralPrimitives.Tests.Support.BadArgument;
 
 namespace NeuralPrimitives.Tests.Decoding;
 
@@ -200,42 +201,26 @@ public class BeamSearchTests
     [Theory]
     [InlineData(0)]
     [InlineData(-1)]
-    public void BeamWidthBelowOneIsRefused(int bad)
-    {
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => BeamSearch.Run(Four, [0], bad, 5));
-        Assert.Equal("beamWidth", e.ParamName);
-        Assert.Contains($"got {bad}", e.Message);
-    }
+    public void BeamWidthBelowOneIsRefused(int bad) =>
+        ThrowsExactly<ArgumentOutOfRangeException>(() => BeamSearch.Run(Four, [0], bad, 5), "beamWidth", $"got {bad}");
 
     [Theory]
     [InlineData(0)]
     [InlineData(-7)]
-    public void MaxLengthBelowOneIsRefused(int bad)
-    {
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => BeamSearch.Run(Four, [0], 2, bad));
-        Assert.Equal("maxLength", e.ParamName);
-        Assert.Contains($"got {bad}", e.Message);
-    }
+    public void MaxLengthBelowOneIsRefused(int bad) =>
+        ThrowsExactly<ArgumentOutOfRangeException>(() => BeamSearch.Run(Four, [0], 2, bad), "maxLength", $"got {bad}");
 
     [Theory]
     [InlineData(-1)]
     [InlineData(4)]
-    public void EndTokenOutOfRangeIsRefused(int bad)
-    {
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => BeamSearch.Run(Four, [0], 2, 5, endToken: bad));
-        Assert.Equal("endToken", e.ParamName);
-        Assert.Contains("[0, 4)", e.Message);
-    }
+    public void EndTokenOutOfRangeIsRefused(int bad) =>
+        ThrowsExactly<ArgumentOutOfRangeException>(() => BeamSearch.Run(Four, [0], 2, 5, endToken: bad), "endToken", "[0, 4)");
 
     [Theory]
     [InlineData(0)]
     [InlineData(3)]
-    public void NumReturnSequencesOutsideOneToWidthIsRefused(int bad)
-    {
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => BeamSearch.Run(Four, [0], 2, 5, numReturnSequences: bad));
-        Assert.Equal("numReturnSequences", e.ParamName);
-        Assert.Contains("[1, beamWidth = 2]", e.Message);
-    }
+    public void NumReturnSequencesOutsideOneToWidthIsRefused(int bad) =>
+        ThrowsExactly<ArgumentOutOfRangeException>(() => BeamSearch.Run(Four, [0], 2, 5, numReturnSequences: bad), "numReturnSequences", "[1, beamWidth = 2]");
 
     [Fact]
     public void OtherBadArgumentsAreRefused()

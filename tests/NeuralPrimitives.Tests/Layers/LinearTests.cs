@@ -1,5 +1,6 @@
 using NeuralPrimitives.Tests.Support;
 using Xunit;
+using static NeuralPrimitives.Tests.Support.BadArgument;
 
 namespace NeuralPrimitives.Tests.Layers;
 
@@ -127,13 +128,10 @@ public class LinearTests
     public void BadInputIsRejectedWithShapes()
     {
         var lin = new Linear<float>(4, 3);
-        var e = Assert.Throws<ArgumentException>(() => lin.Forward(Tensor.Create(new float[10], [2, 5])));
-        Assert.Equal("input", e.ParamName);
-        Assert.Contains("4", e.Message); Assert.Contains("[2, 5]", e.Message);
+        ThrowsExactly<ArgumentException>(() => lin.Forward(Tensor.Create(new float[10], [2, 5])), "input", "4", "[2, 5]");
         Assert.Throws<InvalidOperationException>(() => new Linear<float>(4, 3).Backward(Tensor.Create(new float[3], [1, 3])));
         lin.Forward(Tensor.Create(new float[8], [2, 4]));
-        var e2 = Assert.Throws<ArgumentException>(() => lin.Backward(Tensor.Create(new float[4], [1, 4])));
-        Assert.Equal("dOutput", e2.ParamName);
+        ThrowsExactly<ArgumentException>(() => lin.Backward(Tensor.Create(new float[4], [1, 4])), "dOutput");
         Assert.Throws<ArgumentOutOfRangeException>(() => new Linear<float>(0, 3));
         Assert.Throws<ArgumentOutOfRangeException>(() => new Linear<float>(3, -1));
         Assert.Throws<ArgumentNullException>(() => lin.Forward(null!));

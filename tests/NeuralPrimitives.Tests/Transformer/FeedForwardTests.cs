@@ -4,6 +4,7 @@
 using NeuralPrimitives.Tests.Layers;
 using NeuralPrimitives.Tests.Support;
 using Xunit;
+using static NeuralPrimitives.Tests.Support.BadArgument;
 
 namespace NeuralPrimitives.Tests.Transformer;
 
@@ -97,20 +98,16 @@ public class FeedForwardTests
     public void BadInputIsRejected()
     {
         var ff = new FeedForward<float>(4, 8);
-        var e = Assert.Throws<ArgumentException>(() => ff.Forward(Tensor.Create(new float[10], [2, 5])));
-        Assert.Equal("input", e.ParamName);
-        Assert.Contains("4", e.Message); Assert.Contains("[2, 5]", e.Message);
-        Assert.Equal("input", Assert.Throws<ArgumentException>(() => ff.Infer(Tensor.Create(new float[10], [2, 5]))).ParamName);
+        ThrowsExactly<ArgumentException>(() => ff.Forward(Tensor.Create(new float[10], [2, 5])), "input", "4", "[2, 5]");
+        ThrowsExactly<ArgumentException>(() => ff.Infer(Tensor.Create(new float[10], [2, 5])), "input");
         ff.Forward(Tensor.Create(new float[8], [2, 4]));
-        var e2 = Assert.Throws<ArgumentException>(() => ff.Backward(Tensor.Create(new float[4], [1, 4])));
-        Assert.Equal("dOutput", e2.ParamName);
-        Assert.Contains("[2, 4]", e2.Message);
+        ThrowsExactly<ArgumentException>(() => ff.Backward(Tensor.Create(new float[4], [1, 4])), "dOutput", "[2, 4]");
         ff.Backward(Tensor.Create(new float[8], [2, 4]));
         Assert.Throws<InvalidOperationException>(() => ff.Backward(Tensor.Create(new float[8], [2, 4])));
-        Assert.Equal("dModel", Assert.Throws<ArgumentOutOfRangeException>(() => new FeedForward<float>(0, 8)).ParamName);
-        Assert.Equal("dimFeedforward", Assert.Throws<ArgumentOutOfRangeException>(() => new FeedForward<float>(4, 0)).ParamName);
-        Assert.Equal("activation", Assert.Throws<ArgumentOutOfRangeException>(() => new FeedForward<float>(4, 8, (FeedForwardActivation)9)).ParamName);
-        Assert.Equal("p", Assert.Throws<ArgumentOutOfRangeException>(() => new FeedForward<float>(4, 8, dropout: 2)).ParamName);
+        ThrowsExactly<ArgumentOutOfRangeException>(() => new FeedForward<float>(0, 8), "dModel");
+        ThrowsExactly<ArgumentOutOfRangeException>(() => new FeedForward<float>(4, 0), "dimFeedforward");
+        ThrowsExactly<ArgumentOutOfRangeException>(() => new FeedForward<float>(4, 8, (FeedForwardActivation)9), "activation");
+        ThrowsExactly<ArgumentOutOfRangeException>(() => new FeedForward<float>(4, 8, dropout: 2), "p");
     }
 
     [Theory]
