@@ -13,12 +13,10 @@ public class TransformerFixtureTests
 
     private static string PathOf(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "transformer", name);
 
-    /// <summary>A fixture's inputs, masks and expected values, converted to <typeparamref name="T"/>.</summary>
-    internal sealed class Case<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    /// <summary>A fixture's inputs, masks and expected values, converted to <typeparamref name="T"/>, and the tolerances to compare with.</summary>
+    internal sealed class Case<T>(string name, double atol, double rtol) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        public readonly OrderedDictionary<string, Tensor<T>> Io;
-
-        public Case(string name) => Io = SafeTensors.Load<T>(PathOf(name + ".io.safetensors"));
+        public readonly OrderedDictionary<string, Tensor<T>> Io = SafeTensors.Load<T>(PathOf(name + ".io.safetensors"));
 
         public Tensor<T> this[string key] => Io[key];
 
@@ -30,25 +28,30 @@ public class TransformerFixtureTests
 
         private static Tensor<bool> Bools(Tensor<T> t) => Tensor.Create(Array.ConvertAll(t.ToArray(), v => v != T.Zero), t.Lengths);
 
+        /// <summary>Loads the fixture's state_dict into <paramref name="module"/> (strict: every key is PyTorch's).</summary>
+        public TModule Load<TModule>(TModule module) where TModule : Module<T>
+        {
+            var result = SafeTensors.LoadInto(module, PathOf(name + ".safetensors"));
+            Assert.Empty(result.MissingKeys);
+            Assert.Empty(result.UnexpectedKeys);
+            return module;
+        }
+
+        /// <summary><paramref name="actual"/> equals PyTorch's <paramref name="key"/>.</summary>
+        public void Check(string key, Tensor<T> actual, string? what = null) =>
+            TestData.AssertClose<T>(this[key].AsReadOnlySpan(), actual.AsReadOnlySpan(), atol, rtol, $"{typeof(T).Name} {what ?? key}");
+
         /// <summary>Every parameter's gradient equals PyTorch's grad.&lt;key&gt;; each key of the module has one.</summary>
-        public void CheckParameterGradients(Module<T> module, double atol, double rtol)
+        public void CheckParameterGradients(Module<T> module)
         {
             int n = 0;
-            foreach (var (name, p) in module.NamedParameters())
+            foreach (var (key, p) in module.NamedParameters())
             {
-                TestData.AssertClose<T>(this["grad." + name].AsReadOnlySpan(), p.Grad, atol, rtol, "grad." + name);
+                TestData.AssertClose<T>(this["grad." + key].AsReadOnlySpan(), p.Grad, atol, rtol, $"{typeof(T).Name} grad.{key}");
                 n++;
             }
             Assert.Equal(Io.Keys.Count(k => k.StartsWith("grad.", StringComparison.Ordinal)), n);
         }
-    }
-
-    internal static TModule Load<T, TModule>(string name, TModule module) where T : unmanaged, IBinaryFloatingPointIeee754<T> where TModule : Module<T>
-    {
-        var result = SafeTensors.LoadInto(module, PathOf(name + ".safetensors"));
-        Assert.Empty(result.MissingKeys);
-        Assert.Empty(result.UnexpectedKeys);
-        return module;
     }
 
     public static TheoryData<string, bool, FeedForwardActivation, bool> EncoderCases() => new()
@@ -69,56 +72,49 @@ public class TransformerFixtureTests
         { "transformer_pre_gelu_bf", true, FeedForwardActivation.Gelu, true },
     };
 
+    // Each case runs in double, then in float (the messages name the type).
     [Theory]
     [MemberData(nameof(EncoderCases))]
     public void EncoderLayerMatchesPyTorch(string name, bool normFirst, FeedForwardActivation activation, bool batchFirst)
     {
-        Encoder<double>(name, normFirst, activation, batchFirst, 1e-10, 1e-9);
-        Encoder<float>(name, normFirst, activation, batchFirst, 2e-4, 2e-3);
-    }
+        Encoder(new Case<double>(name, 1e-10, 1e-9));
+        Encoder(new Case<float>(name, 2e-4, 2e-3));
 
-    private static void Encoder<T>(string name, bool normFirst, FeedForwardActivation activation, bool batchFirst, double atol, double rtol)
-        where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        var c = new Case<T>(name);
-        var layer = Load<T, TransformerEncoderLayer<T>>(name, new TransformerEncoderLayer<T>(E, H, FF, 0, activation, batchFirst: batchFirst, normFirst: normFirst, rng: new Rng(1)));
-        var y = layer.Forward(c["src"], c.Mask("src_mask"), c.Padding("src_key_padding_mask"));
-        TestData.AssertClose<T>(c["y"].AsReadOnlySpan(), y.AsReadOnlySpan(), atol, rtol, "y");
-        TestData.AssertClose<T>(c["y"].AsReadOnlySpan(), layer.Infer(c["src"], c.Mask("src_mask"), c.Padding("src_key_padding_mask")).AsReadOnlySpan(), atol, rtol, "Infer");
-        var dSrc = layer.Backward(c["dy"]);
-        TestData.AssertClose<T>(c["d_src"].AsReadOnlySpan(), dSrc.AsReadOnlySpan(), atol, rtol, "d_src");
-        c.CheckParameterGradients(layer, atol, rtol);
+        void Encoder<T>(Case<T> c) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        {
+            var layer = c.Load(new TransformerEncoderLayer<T>(E, H, FF, 0, activation, batchFirst: batchFirst, normFirst: normFirst, rng: new Rng(1)));
+            c.Check("y", layer.Forward(c["src"], c.Mask("src_mask"), c.Padding("src_key_padding_mask")));
+            c.Check("y", layer.Infer(c["src"], c.Mask("src_mask"), c.Padding("src_key_padding_mask")), "Infer");
+            c.Check("d_src", layer.Backward(c["dy"]));
+            c.CheckParameterGradients(layer);
+        }
     }
 
     [Theory]
     [MemberData(nameof(DecoderCases))]
     public void DecoderLayerMatchesPyTorch(string name, bool normFirst, FeedForwardActivation activation, bool batchFirst)
     {
-        Decoder<double>(name, normFirst, activation, batchFirst, 1e-10, 1e-9);
-        Decoder<float>(name, normFirst, activation, batchFirst, 2e-4, 2e-3);
-    }
+        Decoder(new Case<double>(name, 1e-10, 1e-9));
+        Decoder(new Case<float>(name, 2e-4, 2e-3));
 
-    private static void Decoder<T>(string name, bool normFirst, FeedForwardActivation activation, bool batchFirst, double atol, double rtol)
-        where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        var c = new Case<T>(name);
-        var layer = Load<T, TransformerDecoderLayer<T>>(name, new TransformerDecoderLayer<T>(E, H, FF, 0, activation, batchFirst: batchFirst, normFirst: normFirst, rng: new Rng(2)));
-        var y = layer.Forward(c["tgt"], c["memory"], c.Mask("tgt_mask"), c.Mask("memory_mask"), c.Padding("tgt_key_padding_mask"), c.Padding("memory_key_padding_mask"));
-        TestData.AssertClose<T>(c["y"].AsReadOnlySpan(), y.AsReadOnlySpan(), atol, rtol, "y");
-        var (dTgt, dMemory) = layer.Backward(c["dy"]);
-        TestData.AssertClose<T>(c["d_tgt"].AsReadOnlySpan(), dTgt.AsReadOnlySpan(), atol, rtol, "d_tgt");
-        TestData.AssertClose<T>(c["d_memory"].AsReadOnlySpan(), dMemory.AsReadOnlySpan(), atol, rtol, "d_memory");
-        c.CheckParameterGradients(layer, atol, rtol);
+        void Decoder<T>(Case<T> c) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        {
+            var layer = c.Load(new TransformerDecoderLayer<T>(E, H, FF, 0, activation, batchFirst: batchFirst, normFirst: normFirst, rng: new Rng(2)));
+            c.Check("y", layer.Forward(c["tgt"], c["memory"], c.Mask("tgt_mask"), c.Mask("memory_mask"), c.Padding("tgt_key_padding_mask"), c.Padding("memory_key_padding_mask")));
+            var (dTgt, dMemory) = layer.Backward(c["dy"]);
+            c.Check("d_tgt", dTgt);
+            c.Check("d_memory", dMemory);
+            c.CheckParameterGradients(layer);
+        }
     }
 
     [Fact]
     public void CausalFlagEqualsTheCausalMask()
     {
         // dec_pre_gelu_bf's tgt_mask is generate_square_subsequent_mask: tgtIsCausal gives the same output without it.
-        var c = new Case<double>("dec_pre_gelu_bf");
-        var layer = Load<double, TransformerDecoderLayer<double>>("dec_pre_gelu_bf", new TransformerDecoderLayer<double>(E, H, FF, 0, FeedForwardActivation.Gelu, batchFirst: true, normFirst: true));
-        var y = layer.Infer(c["tgt"], c["memory"], memoryKeyPaddingMask: c.Padding("memory_key_padding_mask"), tgtIsCausal: true);
-        TestData.AssertClose<double>(c["y"].AsReadOnlySpan(), y.AsReadOnlySpan(), 1e-10, 1e-9, "y");
+        var c = new Case<double>("dec_pre_gelu_bf", 1e-10, 1e-9);
+        var layer = c.Load(new TransformerDecoderLayer<double>(E, H, FF, 0, FeedForwardActivation.Gelu, batchFirst: true, normFirst: true));
+        c.Check("y", layer.Infer(c["tgt"], c["memory"], memoryKeyPaddingMask: c.Padding("memory_key_padding_mask"), tgtIsCausal: true));
         Assert.Equal(c["tgt_mask.float"].ToArray(), Transformer<double>.GenerateSquareSubsequentMask(4).ToArray());
     }
 
@@ -126,21 +122,18 @@ public class TransformerFixtureTests
     [MemberData(nameof(TransformerCases))]
     public void TransformerMatchesPyTorch(string name, bool normFirst, FeedForwardActivation activation, bool batchFirst)
     {
-        Full<double>(name, normFirst, activation, batchFirst, 1e-10, 1e-9);
-        Full<float>(name, normFirst, activation, batchFirst, 3e-4, 3e-3);
-    }
+        Full(new Case<double>(name, 1e-10, 1e-9));
+        Full(new Case<float>(name, 3e-4, 3e-3));
 
-    private static void Full<T>(string name, bool normFirst, FeedForwardActivation activation, bool batchFirst, double atol, double rtol)
-        where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        var c = new Case<T>(name);
-        var model = Load<T, Transformer<T>>(name, new Transformer<T>(E, H, 2, 2, FF, 0, activation, batchFirst: batchFirst, normFirst: normFirst, rng: new Rng(3)));
-        var y = model.Forward(c["src"], c["tgt"], c.Mask("src_mask"), c.Mask("tgt_mask"), c.Mask("memory_mask"),
-            c.Padding("src_key_padding_mask"), c.Padding("tgt_key_padding_mask"), c.Padding("memory_key_padding_mask"));
-        TestData.AssertClose<T>(c["y"].AsReadOnlySpan(), y.AsReadOnlySpan(), atol, rtol, "y");
-        var (dSrc, dTgt) = model.Backward(c["dy"]);
-        TestData.AssertClose<T>(c["d_src"].AsReadOnlySpan(), dSrc.AsReadOnlySpan(), atol, rtol, "d_src");
-        TestData.AssertClose<T>(c["d_tgt"].AsReadOnlySpan(), dTgt.AsReadOnlySpan(), atol, rtol, "d_tgt");
-        c.CheckParameterGradients(model, atol, rtol);
+        void Full<T>(Case<T> c) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        {
+            var model = c.Load(new Transformer<T>(E, H, 2, 2, FF, 0, activation, batchFirst: batchFirst, normFirst: normFirst, rng: new Rng(3)));
+            c.Check("y", model.Forward(c["src"], c["tgt"], c.Mask("src_mask"), c.Mask("tgt_mask"), c.Mask("memory_mask"),
+                c.Padding("src_key_padding_mask"), c.Padding("tgt_key_padding_mask"), c.Padding("memory_key_padding_mask")));
+            var (dSrc, dTgt) = model.Backward(c["dy"]);
+            c.Check("d_src", dSrc);
+            c.Check("d_tgt", dTgt);
+            c.CheckParameterGradients(model);
+        }
     }
 }
