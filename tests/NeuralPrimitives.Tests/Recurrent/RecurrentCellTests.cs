@@ -9,22 +9,40 @@ public class RecurrentCellTests
 
     private static double[] Row(double[] a, int row, int n) => a.AsSpan(row * n, n).ToArray();
 
+    private delegate (Tensor<double> H, Tensor<double>? C) CellStep(Tensor<double> x, Tensor<double> h, Tensor<double>? c);
+
+    /// <summary>
+    /// On random x, h (and c for the LSTM) drawn from <paramref name="rng"/>, every row of <paramref name="forward"/>'s
+    /// and of <paramref name="infer"/>'s h' (and c') equals the reference step with the cell's weights.
+    /// </summary>
+    private static void AssertStepMatchesReference(RefKind kind, RecurrentCell<double> cell, Rng rng, int batch, CellStep forward, CellStep infer)
+    {
+        int inF = cell.InputSize, hid = cell.HiddenSize;
+        var x = TestData.Normal(rng, batch * inF);
+        var h = TestData.Normal(rng, batch * hid);
+        var c = kind == RefKind.Lstm ? TestData.Normal(rng, batch * hid) : null;
+        var (fh, fc) = forward(T2(x, batch, inF), T2(h, batch, hid), c is null ? null : T2(c, batch, hid));
+        var (ih, ic) = infer(T2(x, batch, inF), T2(h, batch, hid), c is null ? null : T2(c, batch, hid));
+        double[] yh = fh.ToArray(), yih = ih.ToArray();
+        for (int b = 0; b < batch; b++)
+        {
+            var (eh, ec) = RecurrentReference.Step(kind, Row(x, b, inF), Row(h, b, hid), c is null ? null : Row(c, b, hid),
+                cell.WeightIh.Data, cell.WeightHh.Data, cell.BiasIh?.Data, cell.BiasHh?.Data, null, hid);
+            TestData.AssertClose<double>(eh, Row(yh, b, hid), 1e-12, 1e-12, "h'");
+            TestData.AssertClose<double>(eh, Row(yih, b, hid), 1e-12, 1e-12, "infer h'");
+            if (ec is null) continue;
+            TestData.AssertClose<double>(ec, Row(fc!.ToArray(), b, hid), 1e-12, 1e-12, "c'");
+            TestData.AssertClose<double>(ec, Row(ic!.ToArray(), b, hid), 1e-12, 1e-12, "infer c'");
+        }
+    }
+
     [NpProperty(MaxTest = 15)]
     public void RnnCellForwardMatchesReference(SmallDim batch, SmallDim inF, SmallDim hid, bool relu, bool bias, Seed seed)
     {
         var rng = seed.Rng();
         var cell = new RnnCell<double>(inF, hid, bias, relu ? RnnNonlinearity.Relu : RnnNonlinearity.Tanh, rng);
-        var x = TestData.Normal(rng, batch * inF);
-        var h = TestData.Normal(rng, batch * hid);
-        var y = cell.Forward(T2(x, batch, inF), T2(h, batch, hid)).ToArray();
-        var yi = cell.Infer(T2(x, batch, inF), T2(h, batch, hid)).ToArray();
-        for (int b = 0; b < batch; b++)
-        {
-            var (e, _) = RecurrentReference.Step(relu ? RefKind.RnnRelu : RefKind.RnnTanh, Row(x, b, inF), Row(h, b, hid), null,
-                cell.WeightIh.Data, cell.WeightHh.Data, cell.BiasIh?.Data, cell.BiasHh?.Data, null, hid);
-            TestData.AssertClose<double>(e, Row(y, b, hid), 1e-12, 1e-12, "h'");
-            TestData.AssertClose<double>(e, Row(yi, b, hid), 1e-12, 1e-12, "infer h'");
-        }
+        AssertStepMatchesReference(relu ? RefKind.RnnRelu : RefKind.RnnTanh, cell, rng, batch,
+            (x, h, _) => (cell.Forward(x, h), null), (x, h, _) => (cell.Infer(x, h), null));
     }
 
     [NpProperty(MaxTest = 15)]
@@ -32,20 +50,7 @@ public class RecurrentCellTests
     {
         var rng = seed.Rng();
         var cell = new LstmCell<double>(inF, hid, bias, rng);
-        var x = TestData.Normal(rng, batch * inF);
-        var h = TestData.Normal(rng, batch * hid);
-        var c = TestData.Normal(rng, batch * hid);
-        var (yh, yc) = cell.Forward(T2(x, batch, inF), T2(h, batch, hid), T2(c, batch, hid));
-        var (ih, ic) = cell.Infer(T2(x, batch, inF), T2(h, batch, hid), T2(c, batch, hid));
-        for (int b = 0; b < batch; b++)
-        {
-            var (eh, ec) = RecurrentReference.Step(RefKind.Lstm, Row(x, b, inF), Row(h, b, hid), Row(c, b, hid),
-                cell.WeightIh.Data, cell.WeightHh.Data, cell.BiasIh?.Data, cell.BiasHh?.Data, null, hid);
-            TestData.AssertClose<double>(eh, Row(yh.ToArray(), b, hid), 1e-12, 1e-12, "h'");
-            TestData.AssertClose<double>(ec!, Row(yc.ToArray(), b, hid), 1e-12, 1e-12, "c'");
-            TestData.AssertClose<double>(eh, Row(ih.ToArray(), b, hid), 1e-12, 1e-12, "infer h'");
-            TestData.AssertClose<double>(ec!, Row(ic.ToArray(), b, hid), 1e-12, 1e-12, "infer c'");
-        }
+        AssertStepMatchesReference(RefKind.Lstm, cell, rng, batch, (x, h, c) => cell.Forward(x, h, c), (x, h, c) => cell.Infer(x, h, c));
     }
 
     [NpProperty(MaxTest = 15)]
@@ -53,17 +58,7 @@ public class RecurrentCellTests
     {
         var rng = seed.Rng();
         var cell = new GruCell<double>(inF, hid, bias, rng);
-        var x = TestData.Normal(rng, batch * inF);
-        var h = TestData.Normal(rng, batch * hid);
-        var y = cell.Forward(T2(x, batch, inF), T2(h, batch, hid)).ToArray();
-        var yi = cell.Infer(T2(x, batch, inF), T2(h, batch, hid)).ToArray();
-        for (int b = 0; b < batch; b++)
-        {
-            var (e, _) = RecurrentReference.Step(RefKind.Gru, Row(x, b, inF), Row(h, b, hid), null,
-                cell.WeightIh.Data, cell.WeightHh.Data, cell.BiasIh?.Data, cell.BiasHh?.Data, null, hid);
-            TestData.AssertClose<double>(e, Row(y, b, hid), 1e-12, 1e-12, "h'");
-            TestData.AssertClose<double>(e, Row(yi, b, hid), 1e-12, 1e-12, "infer h'");
-        }
+        AssertStepMatchesReference(RefKind.Gru, cell, rng, batch, (x, h, _) => (cell.Forward(x, h), null), (x, h, _) => (cell.Infer(x, h), null));
     }
 
     [Fact]
