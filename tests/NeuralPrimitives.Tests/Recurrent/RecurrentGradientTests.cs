@@ -40,9 +40,7 @@ public class RecurrentGradientTests
     // A hidden size of 9 runs both the SIMD body (Vector<double>) and the scalar tail of the
     // per-row gate derivatives.
     [Theory]
-    [InlineData(RefKind.RnnTanh)]
-    [InlineData(RefKind.Lstm)]
-    [InlineData(RefKind.Gru)]
+    [MemberData(nameof(RecurrentLengthsTests.CellKinds), MemberType = typeof(RecurrentLengthsTests))]
     public void WideHiddenGradientCheck(RefKind kind)
     {
         var rng = new Rng(88);

@@ -14,6 +14,22 @@ public class RecurrentLengthsTests
         return d;
     }
 
+    /// <summary>One kind of each cell: RNN (tanh), LSTM, GRU.</summary>
+    public static TheoryData<RefKind> CellKinds => new() { RefKind.RnnTanh, RefKind.Lstm, RefKind.Gru };
+
+    /// <summary>A cell of <paramref name="kind"/> holding the layer's weights of one layer and direction (<paramref name="sfx"/>: "_l0", "_l1_reverse", …).</summary>
+    private static RecurrentCell<double> CellOf(RefKind kind, int inSize, int hid, AnyLayer<double> layer, string sfx)
+    {
+        RecurrentCell<double> cell = kind switch
+        {
+            RefKind.Lstm => new LstmCell<double>(inSize, hid),
+            RefKind.Gru => new GruCell<double>(inSize, hid),
+            _ => new RnnCell<double>(inSize, hid),
+        };
+        foreach (var (name, p) in cell.NamedParameters()) p.Load(layer.Weight(name + sfx));
+        return cell;
+    }
+
     // A padded batch with unsorted lengths gives, for every sequence, exactly what that sequence gives
     // when run alone (output, final states, ∂L/∂input, ∂L/∂h0, ∂L/∂c0), the weight gradients are the
     // sums of the per-sequence ones, and padded positions get zero output and zero input gradient.
@@ -69,9 +85,7 @@ public class RecurrentLengthsTests
     // bidirectional stack (outputs, final states) and, on one layer, the gradients (one cell per step,
     // same weights, gradients summed over the steps).
     [Theory]
-    [InlineData(RefKind.RnnTanh)]
-    [InlineData(RefKind.Lstm)]
-    [InlineData(RefKind.Gru)]
+    [MemberData(nameof(CellKinds))]
     public void CellsUnrolledEqualTheLayer(RefKind kind)
     {
         int steps = 4, batch = 2, inF = 3, hid = 5;
@@ -106,28 +120,16 @@ public class RecurrentLengthsTests
     }
 
     private static Func<Tensor<double>, Tensor<double>, Tensor<double>, (Tensor<double>, Tensor<double>)> MakeCell(
-        RefKind kind, int inSize, int hid, AnyLayer<double> layer, string sfx)
-    {
-        Module<double> cell = kind switch
-        {
-            RefKind.Lstm => new LstmCell<double>(inSize, hid),
-            RefKind.Gru => new GruCell<double>(inSize, hid),
-            _ => new RnnCell<double>(inSize, hid),
-        };
-        foreach (var (name, p) in cell.NamedParameters()) p.Load(layer.Weight(name + sfx));
-        return cell switch
+        RefKind kind, int inSize, int hid, AnyLayer<double> layer, string sfx) => CellOf(kind, inSize, hid, layer, sfx) switch
         {
             LstmCell<double> lc => (x, h, c) => { var r = lc.Infer(x, h, c); return (r.H, r.C); },
             GruCell<double> gc => (x, h, c) => (gc.Infer(x, h), c),
             RnnCell<double> rc => (x, h, c) => (rc.Infer(x, h), c),
             _ => throw new InvalidOperationException(),
         };
-    }
 
     [Theory]
-    [InlineData(RefKind.RnnTanh)]
-    [InlineData(RefKind.Lstm)]
-    [InlineData(RefKind.Gru)]
+    [MemberData(nameof(CellKinds))]
     public void CellsUnrolledEqualTheLayerGradients(RefKind kind)
     {
         int steps = 4, batch = 2, inF = 3, hid = 3;
@@ -139,14 +141,9 @@ public class RecurrentLengthsTests
         var (dx, dh0, dc0) = layer.Backward(Ten(dy, [steps, batch, hid]));
 
         // One cell per step with the layer's weights: forward through all, then backward from the last.
-        var cells = Enumerable.Range(0, steps).Select(_ => kind switch
-        {
-            RefKind.Lstm => (Module<double>)new LstmCell<double>(inF, hid),
-            RefKind.Gru => new GruCell<double>(inF, hid),
-            _ => new RnnCell<double>(inF, hid),
-        }).ToArray();
+        var cells = Enumerable.Range(0, steps).Select(_ => CellOf(kind, inF, hid, layer, "_l0")).ToArray();
         foreach (var cell in cells)
-            foreach (var (name, p) in cell.NamedParameters()) { p.Load(layer.Weight(name + "_l0")); p.ZeroGrad(); }
+            foreach (var p in cell.Parameters()) p.ZeroGrad();
         Tensor<double> h = Ten(new double[batch * hid], [batch, hid]), c = Ten(new double[batch * hid], [batch, hid]);
         for (int t = 0; t < steps; t++)
         {
