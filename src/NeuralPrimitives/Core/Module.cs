@@ -87,9 +87,7 @@ public abstract class Module<T> where T : unmanaged, IBinaryFloatingPointIeee754
     /// </summary>
     protected TModule RegisterModule<TModule>(string name, TModule module) where TModule : Module<T>
     {
-        ArgumentNullException.ThrowIfNull(module);
-        CheckNewName(name, nameof(name));
-        (_registeredModules ??= []).Add((name, module));
+        Register(ref _registeredModules, name, module, nameof(module));
         StructureChanged();
         return module;
     }
@@ -97,20 +95,21 @@ public abstract class Module<T> where T : unmanaged, IBinaryFloatingPointIeee754
     /// <summary>Registers a parameter under <paramref name="name"/> (PyTorch's <c>register_parameter</c>); returns it.</summary>
     protected Parameter<T> RegisterParameter(string name, Parameter<T> parameter)
     {
-        ArgumentNullException.ThrowIfNull(parameter);
-        CheckNewName(name, nameof(name));
-        (_registeredParameters ??= []).Add((name, parameter));
+        Register(ref _registeredParameters, name, parameter, nameof(parameter));
         StructureChanged();
         return parameter;
     }
 
     /// <summary>Registers a buffer under <paramref name="name"/> (PyTorch's <c>register_buffer</c>); returns it.</summary>
-    protected Buffer<T> RegisterBuffer(string name, Buffer<T> buffer)
+    protected Buffer<T> RegisterBuffer(string name, Buffer<T> buffer) => Register(ref _registeredBuffers, name, buffer, nameof(buffer));
+
+    // Adds (name, item) to one of the registries, once item is known to be non-null and name to be free.
+    private TItem Register<TItem>(ref List<(string, TItem)>? registry, string name, TItem item, string itemArgument) where TItem : class
     {
-        ArgumentNullException.ThrowIfNull(buffer);
+        ArgumentNullException.ThrowIfNull(item, itemArgument);
         CheckNewName(name, nameof(name));
-        (_registeredBuffers ??= []).Add((name, buffer));
-        return buffer;
+        (registry ??= []).Add((name, item));
+        return item;
     }
 
     /// <summary>Call when this module's set of children or parameters changes after construction (containers do).</summary>

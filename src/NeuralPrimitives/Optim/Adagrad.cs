@@ -63,17 +63,9 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IBinaryFloati
         : base(paramGroups, Defaults(lr, lrDecay, weightDecay, initialAccumulatorValue, eps, maximize), nameof(paramGroups), singleList: false) =>
         CreateAllStates();
 
-    private static HyperDefaults Defaults(double lr, double lrDecay, double weightDecay, double initialAccumulatorValue, double eps, bool maximize)
-    {
-        var d = new HyperDefaults();
-        d.Set(Hyper.Lr, Argument(Hyper.Lr, lr, nameof(lr)));
-        d.Set(Hyper.LrDecay, Argument(Hyper.LrDecay, lrDecay, nameof(lrDecay)));
-        d.Set(Hyper.WeightDecay, Argument(Hyper.WeightDecay, weightDecay, nameof(weightDecay)));
-        d.Set(Hyper.InitialAccumulatorValue, Argument(Hyper.InitialAccumulatorValue, initialAccumulatorValue, nameof(initialAccumulatorValue)));
-        d.Set(Hyper.Eps, Argument(Hyper.Eps, eps, nameof(eps)));
-        d.Set(Hyper.Maximize, maximize ? 1 : 0);
-        return d;
-    }
+    private static HyperDefaults Defaults(double lr, double lrDecay, double weightDecay, double initialAccumulatorValue, double eps, bool maximize) =>
+        new([(Hyper.Lr, lr), (Hyper.LrDecay, lrDecay), (Hyper.WeightDecay, weightDecay),
+            (Hyper.InitialAccumulatorValue, initialAccumulatorValue), (Hyper.Eps, eps), (Hyper.Maximize, maximize ? 1 : 0)]);
 
     private protected override string[] StateNames => s_stateNames;
 

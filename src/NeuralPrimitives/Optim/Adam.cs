@@ -83,15 +83,8 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPointIee
     private protected static HyperDefaults Defaults(double lr, (double Beta1, double Beta2)? betas, double eps, double weightDecay, bool amsgrad, bool maximize)
     {
         var (beta1, beta2) = betas ?? (0.9, 0.999);
-        var d = new HyperDefaults();
-        d.Set(Hyper.Lr, Argument(Hyper.Lr, lr, nameof(lr)));
-        d.Set(Hyper.Beta1, Argument(Hyper.Beta1, beta1, nameof(betas)));
-        d.Set(Hyper.Beta2, Argument(Hyper.Beta2, beta2, nameof(betas)));
-        d.Set(Hyper.Eps, Argument(Hyper.Eps, eps, nameof(eps)));
-        d.Set(Hyper.WeightDecay, Argument(Hyper.WeightDecay, weightDecay, nameof(weightDecay)));
-        d.Set(Hyper.Amsgrad, amsgrad ? 1 : 0);
-        d.Set(Hyper.Maximize, maximize ? 1 : 0);
-        return d;
+        return new([(Hyper.Lr, lr), (Hyper.Beta1, beta1), (Hyper.Beta2, beta2), (Hyper.Eps, eps), (Hyper.WeightDecay, weightDecay),
+            (Hyper.Amsgrad, amsgrad ? 1 : 0), (Hyper.Maximize, maximize ? 1 : 0)]);
     }
 
     private protected override string[] StateNames => s_stateNames;

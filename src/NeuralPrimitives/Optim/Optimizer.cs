@@ -217,13 +217,6 @@ public abstract class Optimizer<T> : IOptimizer where T : unmanaged, IBinaryFloa
     /// <summary>Wraps a plain parameter list as one group.</summary>
     private protected static IEnumerable<ParamGroup<T>> SingleGroup(IEnumerable<Parameter<T>> parameters) => [new ParamGroup<T>(parameters)];
 
-    /// <summary>Checks a constructor argument (ParamName <paramref name="name"/>; a learning rate must be &gt; 0) and returns it.</summary>
-    private protected static double Argument(Hyper h, double value, string name)
-    {
-        HyperParameters.Check(h, value, name, name, strictLr: true);
-        return value;
-    }
-
     /// <summary>Buffer <paramref name="slot"/> of a state, created (filled with <paramref name="initial"/>) on first use.</summary>
     private protected static T[] Buffer(ParameterState<T> state, int slot, Parameter<T> parameter, double initial = 0)
     {
@@ -489,7 +482,25 @@ public abstract class Optimizer<T> : IOptimizer where T : unmanaged, IBinaryFloa
     }
 
     /// <summary>Hyperparameter values without parameters: an optimiser's defaults, or groups read from a state.</summary>
-    private protected sealed class HyperDefaults : ParamGroup { }
+    private protected sealed class HyperDefaults : ParamGroup
+    {
+        public HyperDefaults() { }
+
+        /// <summary>
+        /// An optimiser's defaults from its constructor's arguments (flags as 1 or 0), each checked in order: an
+        /// <see cref="ArgumentOutOfRangeException"/> names the argument (the hyperparameter's camel-case name, e.g.
+        /// <c>weightDecay</c>, <c>betas</c>); a learning rate must be &gt; 0.
+        /// </summary>
+        public HyperDefaults(params ReadOnlySpan<(Hyper Hyper, double Value)> arguments)
+        {
+            foreach (var (h, value) in arguments)
+            {
+                string name = HyperParameters.ArgumentName(h);
+                HyperParameters.Check(h, value, name, name, strictLr: true);
+                Set(h, value);
+            }
+        }
+    }
 
     /// <summary>The parts of a large parameter's update, each a range of elements.</summary>
     private sealed class RangeJob(Optimizer<T> owner) : ParallelJob

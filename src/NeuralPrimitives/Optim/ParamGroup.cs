@@ -175,6 +175,9 @@ internal static class HyperParameters
 
     public static string PropertyName(Hyper h) => s_info[(int)h].Property;
 
+    /// <summary>The name of an optimiser constructor's argument for <paramref name="h"/>: the property's, camel-cased (<c>weightDecay</c>, <c>betas</c>).</summary>
+    public static string ArgumentName(Hyper h) => char.ToLowerInvariant(PropertyName(h)[0]) + PropertyName(h)[1..];
+
     /// <summary>
     /// Throws <see cref="ArgumentOutOfRangeException"/> (ParamName <paramref name="paramName"/>) with the message of
     /// <see cref="Problem"/> unless <paramref name="value"/> is finite and in range.

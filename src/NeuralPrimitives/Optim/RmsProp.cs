@@ -64,18 +64,9 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IBinaryFloati
     {
     }
 
-    private static HyperDefaults Defaults(double lr, double alpha, double eps, double weightDecay, double momentum, bool centered, bool maximize)
-    {
-        var d = new HyperDefaults();
-        d.Set(Hyper.Lr, Argument(Hyper.Lr, lr, nameof(lr)));
-        d.Set(Hyper.Alpha, Argument(Hyper.Alpha, alpha, nameof(alpha)));
-        d.Set(Hyper.Eps, Argument(Hyper.Eps, eps, nameof(eps)));
-        d.Set(Hyper.WeightDecay, Argument(Hyper.WeightDecay, weightDecay, nameof(weightDecay)));
-        d.Set(Hyper.Momentum, Argument(Hyper.Momentum, momentum, nameof(momentum)));
-        d.Set(Hyper.Centered, centered ? 1 : 0);
-        d.Set(Hyper.Maximize, maximize ? 1 : 0);
-        return d;
-    }
+    private static HyperDefaults Defaults(double lr, double alpha, double eps, double weightDecay, double momentum, bool centered, bool maximize) =>
+        new([(Hyper.Lr, lr), (Hyper.Alpha, alpha), (Hyper.Eps, eps), (Hyper.WeightDecay, weightDecay), (Hyper.Momentum, momentum),
+            (Hyper.Centered, centered ? 1 : 0), (Hyper.Maximize, maximize ? 1 : 0)]);
 
     private protected override string[] StateNames => s_stateNames;
 

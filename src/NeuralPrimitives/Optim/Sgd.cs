@@ -74,13 +74,8 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPo
 
     private static HyperDefaults Defaults(double lr, double momentum, double dampening, double weightDecay, bool nesterov, bool maximize)
     {
-        var d = new HyperDefaults();
-        d.Set(Hyper.Lr, Argument(Hyper.Lr, lr, nameof(lr)));
-        d.Set(Hyper.Momentum, Argument(Hyper.Momentum, momentum, nameof(momentum)));
-        d.Set(Hyper.Dampening, Argument(Hyper.Dampening, dampening, nameof(dampening)));
-        d.Set(Hyper.WeightDecay, Argument(Hyper.WeightDecay, weightDecay, nameof(weightDecay)));
-        d.Set(Hyper.Nesterov, nesterov ? 1 : 0);
-        d.Set(Hyper.Maximize, maximize ? 1 : 0);
+        var d = new HyperDefaults([(Hyper.Lr, lr), (Hyper.Momentum, momentum), (Hyper.Dampening, dampening), (Hyper.WeightDecay, weightDecay),
+            (Hyper.Nesterov, nesterov ? 1 : 0), (Hyper.Maximize, maximize ? 1 : 0)]);
         if (NesterovProblem(d) is string problem) throw new ArgumentException(problem, nameof(nesterov));
         return d;
     }

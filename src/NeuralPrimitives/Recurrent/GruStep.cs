@@ -24,7 +24,6 @@ namespace NeuralPrimitives;
 internal readonly struct GruStep<T> : IRecurrentStep<T>, IUnitEquations<T, BackwardRow<T>> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
     public static int GatesPerUnit => 3;
-    public static bool HasCellState => false;
     public static bool HiddenGatesApart => true;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

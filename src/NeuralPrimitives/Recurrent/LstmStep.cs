@@ -26,7 +26,6 @@ internal readonly struct LstmStep<T> : IRecurrentStep<T>, IUnitEquations<T, Back
 {
     public static int GatesPerUnit => 4;
     public static bool HasCellState => true;
-    public static bool HiddenGatesApart => false;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Forward(in ForwardRow<T> row)

@@ -9,7 +9,7 @@
 //              ∂L/∂h_{t−1} = direct + dA_h·W_hh     ∂L/∂x = dA·W_ih
 //              dW_ih += dAᵀ·x   dW_hh += dA_hᵀ·h_{t−1}   db_ih += dA   db_hh += dA_h
 //
-// One struct per kind implements it (RnnStep.cs: RnnTanhStep, RnnReluStep; LstmStep.cs; GruStep.cs),
+// One struct per kind implements it (RnnStep.cs: RnnStep with RnnTanh or RnnRelu; LstmStep.cs; GruStep.cs),
 // and the callers are generic over it (RecurrentEngine<T, TStep>), so the equations exist once and
 // every call to them is resolved at compile time. A new cell kind is a new step struct.
 namespace NeuralPrimitives;
@@ -20,14 +20,15 @@ internal interface IRecurrentStep<T> where T : unmanaged, IBinaryFloatingPointIe
     /// <summary>Gate blocks per hidden unit: the pre-activation row a has G = GatesPerUnit·H entries (RNN 1, LSTM 4, GRU 3).</summary>
     static abstract int GatesPerUnit { get; }
 
-    /// <summary>Whether the cell carries a cell state c beside h (the LSTM).</summary>
-    static abstract bool HasCellState { get; }
+    /// <summary>Whether the cell carries a cell state c beside h (the LSTM; the others keep this default, false).</summary>
+    static virtual bool HasCellState => false;
 
     /// <summary>
     /// Whether the hidden product gh = h·W_hhᵀ + b_hh stays apart from the input side instead of being added into a
     /// (the GRU, whose n gate needs r ⊙ gh_n); its backward then gives a separate hidden-side gradient dA_h.
+    /// The others keep this default, false.
     /// </summary>
-    static abstract bool HiddenGatesApart { get; }
+    static virtual bool HiddenGatesApart => false;
 
     /// <summary>One step of one sequence: activates <see cref="ForwardRow{T}.Gates"/> in place and writes the new state.</summary>
     static abstract void Forward(in ForwardRow<T> row);

@@ -41,8 +41,8 @@ public sealed class Rnn<T> : HiddenStateRecurrentLayer<T> where T : unmanaged, I
         bool bias = true, bool batchFirst = false, double dropout = 0, bool bidirectional = false, Rng? rng = null)
         : base(nonlinearity switch
         {
-            RnnNonlinearity.Tanh => new RecurrentEngine<T, RnnTanhStep<T>>("Rnn", inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, 0, rng),
-            RnnNonlinearity.Relu => new RecurrentEngine<T, RnnReluStep<T>>("Rnn", inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, 0, rng),
+            RnnNonlinearity.Tanh => new RecurrentEngine<T, RnnStep<T, RnnTanh<T>>>("Rnn", inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, 0, rng),
+            RnnNonlinearity.Relu => new RecurrentEngine<T, RnnStep<T, RnnRelu<T>>>("Rnn", inputSize, hiddenSize, numLayers, bias, batchFirst, dropout, bidirectional, 0, rng),
             _ => throw new ArgumentOutOfRangeException(nameof(nonlinearity), nonlinearity, $"nonlinearity must be Tanh or Relu, got {nonlinearity}."),
         })
     {

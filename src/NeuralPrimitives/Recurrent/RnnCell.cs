@@ -61,23 +61,23 @@ public sealed class RnnCell<T> : RecurrentCell<T> where T : unmanaged, IBinaryFl
     /// <param name="hx">[B, H] ([H] unbatched); zeros when null.</param>
     /// <returns>h' [B, H], or [H] unbatched (module-owned).</returns>
     public Tensor<T> Forward(Tensor<T> input, Tensor<T>? hx = null) => Nonlinearity == RnnNonlinearity.Tanh
-        ? TrainingForward<RnnTanhStep<T>>(input, hx, null).H
-        : TrainingForward<RnnReluStep<T>>(input, hx, null).H;
+        ? TrainingForward<RnnStep<T, RnnTanh<T>>>(input, hx, null).H
+        : TrainingForward<RnnStep<T, RnnRelu<T>>>(input, hx, null).H;
 
     /// <summary>Inference forward of one step: caches nothing, allocates the result, thread-safe.</summary>
     /// <param name="input">[B, I], or one unbatched row [I].</param>
     /// <param name="hx">[B, H] ([H] unbatched); zeros when null.</param>
     /// <returns>h' [B, H], or [H] unbatched.</returns>
     public Tensor<T> Infer(Tensor<T> input, Tensor<T>? hx = null) => Nonlinearity == RnnNonlinearity.Tanh
-        ? InferStep<RnnTanhStep<T>>(input, hx, null).H
-        : InferStep<RnnReluStep<T>>(input, hx, null).H;
+        ? InferStep<RnnStep<T, RnnTanh<T>>>(input, hx, null).H
+        : InferStep<RnnStep<T, RnnRelu<T>>>(input, hx, null).H;
 
     /// <summary>Backward of the last <see cref="Forward"/>: accumulates parameter gradients.</summary>
     /// <param name="dH">∂L/∂h', shaped as h'.</param>
     /// <returns>∂L/∂input [B, I] and ∂L/∂hx [B, H] (module-owned; [I] and [H] unbatched).</returns>
     public (Tensor<T> DInput, Tensor<T> DHx) Backward(Tensor<T> dH)
     {
-        var (dx, dh, _) = Nonlinearity == RnnNonlinearity.Tanh ? TrainingBackward<RnnTanhStep<T>>(dH, null) : TrainingBackward<RnnReluStep<T>>(dH, null);
+        var (dx, dh, _) = Nonlinearity == RnnNonlinearity.Tanh ? TrainingBackward<RnnStep<T, RnnTanh<T>>>(dH, null) : TrainingBackward<RnnStep<T, RnnRelu<T>>>(dH, null);
         return (dx, dh);
     }
 }

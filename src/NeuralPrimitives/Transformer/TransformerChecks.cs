@@ -23,6 +23,14 @@ internal static class TransformerChecks
                 $"dModel must be divisible by nhead (each head has width dModel/nhead): expected a multiple of {nhead}, got dModel = {dModel}.", nameof(dModel));
     }
 
+    /// <summary>The sizes every encoder and decoder layer checks: <see cref="Heads"/>, dimFeedforward ≥ 1 and dropout in [0, 1].</summary>
+    public static void Layer(int dModel, int nhead, int dimFeedforward, double dropout)
+    {
+        Heads(dModel, nhead);
+        Guard.Positive(dimFeedforward);
+        Guard.InRange(dropout, 0, 1);
+    }
+
     /// <summary>A sequence [L, N, E] / [N, L, E] (batchFirst) / [L, E]; returns its batch and length.</summary>
     public static SequenceSize Sequence<T>(Tensor<T> x, int dModel, bool batchFirst, string name)
     {

@@ -70,9 +70,7 @@ public sealed class TransformerDecoderLayer<T> : Module<T> where T : unmanaged, 
         FeedForwardActivation activation = FeedForwardActivation.Relu, double layerNormEps = 1e-5, bool batchFirst = false,
         bool normFirst = false, bool bias = true, Rng? rng = null)
     {
-        TransformerChecks.Heads(dModel, nhead);
-        Guard.Positive(dimFeedforward);
-        Guard.InRange(dropout, 0, 1);
+        TransformerChecks.Layer(dModel, nhead, dimFeedforward, dropout);
         rng ??= Rng.Default;
         (DModel, NHead, BatchFirst, NormFirst) = (dModel, nhead, batchFirst, normFirst);
         // PyTorch's state_dict order: self_attn, multihead_attn, linear1, dropout, linear2, norm1..norm3, dropout1..dropout3.
