@@ -17,7 +17,7 @@ public static class FmaPeak
     public static void Run(TextWriter output)
     {
         int lanes = Vector512.IsHardwareAccelerated ? 16 : 8;
-        Func<long, float> kernel = Vector512.IsHardwareAccelerated ? Chains512 : Chains256;
+        Func<long, float> kernel = Vector512.IsHardwareAccelerated ? Chains<Vector512<float>, Fma512> : Chains<Vector256<float>, Fma256>;
         kernel(1000); // JIT
         double flopsPerCall = Iterations * 12.0 * lanes * 2;
         double Best(int threads)
@@ -37,37 +37,48 @@ public static class FmaPeak
         output.WriteLine($"  {cores} threads: {Best(cores):F0} GFLOP/s (double: half of these)");
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static float Chains512(long n)
+    /// <summary>The four vector operations the chains need, at one width.</summary>
+    private interface IFmaVector<TV> where TV : struct
     {
-        var m = Vector512.Create(0.999999f); var c = Vector512.Create(1e-7f);
-        Vector512<float> a0 = Vector512.Create(1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-        for (long i = 0; i < n; i++)
-        {
-            a0 = Vector512.FusedMultiplyAdd(a0, m, c); a1 = Vector512.FusedMultiplyAdd(a1, m, c);
-            a2 = Vector512.FusedMultiplyAdd(a2, m, c); a3 = Vector512.FusedMultiplyAdd(a3, m, c);
-            a4 = Vector512.FusedMultiplyAdd(a4, m, c); a5 = Vector512.FusedMultiplyAdd(a5, m, c);
-            a6 = Vector512.FusedMultiplyAdd(a6, m, c); a7 = Vector512.FusedMultiplyAdd(a7, m, c);
-            a8 = Vector512.FusedMultiplyAdd(a8, m, c); a9 = Vector512.FusedMultiplyAdd(a9, m, c);
-            a10 = Vector512.FusedMultiplyAdd(a10, m, c); a11 = Vector512.FusedMultiplyAdd(a11, m, c);
-        }
-        return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+        static abstract TV Create(float value);
+        static abstract TV Fma(TV a, TV b, TV c);
+        static abstract TV Add(TV a, TV b);
+        static abstract float Sum(TV v);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static float Chains256(long n)
+    private struct Fma512 : IFmaVector<Vector512<float>>
     {
-        var m = Vector256.Create(0.999999f); var c = Vector256.Create(1e-7f);
-        Vector256<float> a0 = Vector256.Create(1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+        public static Vector512<float> Create(float value) => Vector512.Create(value);
+        public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
+        public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+        public static float Sum(Vector512<float> v) => Vector512.Sum(v);
+    }
+
+    private struct Fma256 : IFmaVector<Vector256<float>>
+    {
+        public static Vector256<float> Create(float value) => Vector256.Create(value);
+        public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
+        public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+        public static float Sum(Vector256<float> v) => Vector256.Sum(v);
+    }
+
+    /// <summary>12 independent chains a ← a·m + c, <paramref name="n"/> steps each; returns their sum (so nothing is dead code).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float Chains<TV, TOps>(long n) where TV : struct where TOps : IFmaVector<TV>
+    {
+        TV m = TOps.Create(0.999999f), c = TOps.Create(1e-7f);
+        TV a0 = TOps.Create(1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
         for (long i = 0; i < n; i++)
         {
-            a0 = Vector256.FusedMultiplyAdd(a0, m, c); a1 = Vector256.FusedMultiplyAdd(a1, m, c);
-            a2 = Vector256.FusedMultiplyAdd(a2, m, c); a3 = Vector256.FusedMultiplyAdd(a3, m, c);
-            a4 = Vector256.FusedMultiplyAdd(a4, m, c); a5 = Vector256.FusedMultiplyAdd(a5, m, c);
-            a6 = Vector256.FusedMultiplyAdd(a6, m, c); a7 = Vector256.FusedMultiplyAdd(a7, m, c);
-            a8 = Vector256.FusedMultiplyAdd(a8, m, c); a9 = Vector256.FusedMultiplyAdd(a9, m, c);
-            a10 = Vector256.FusedMultiplyAdd(a10, m, c); a11 = Vector256.FusedMultiplyAdd(a11, m, c);
+            a0 = TOps.Fma(a0, m, c); a1 = TOps.Fma(a1, m, c);
+            a2 = TOps.Fma(a2, m, c); a3 = TOps.Fma(a3, m, c);
+            a4 = TOps.Fma(a4, m, c); a5 = TOps.Fma(a5, m, c);
+            a6 = TOps.Fma(a6, m, c); a7 = TOps.Fma(a7, m, c);
+            a8 = TOps.Fma(a8, m, c); a9 = TOps.Fma(a9, m, c);
+            a10 = TOps.Fma(a10, m, c); a11 = TOps.Fma(a11, m, c);
         }
-        return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+        var sum = TOps.Add(TOps.Add(TOps.Add(TOps.Add(a0, a1), TOps.Add(a2, a3)), TOps.Add(TOps.Add(a4, a5), TOps.Add(a6, a7))),
+            TOps.Add(TOps.Add(a8, a9), TOps.Add(a10, a11)));
+        return TOps.Sum(sum);
     }
 }

@@ -18,10 +18,18 @@ def _lstm_lm_step():
     x = torch.randint(0, V, (T, B))
     y = torch.randint(0, V, (T, B))
 
-    def step():
+    def loss():
         hidden, _ = lstm(embed(x))
-        loss = F.cross_entropy(head(hidden).reshape(-1, V), y.reshape(-1))
-        loss.backward()
+        return F.cross_entropy(head(hidden).reshape(-1, V), y.reshape(-1))
+
+    return training_step(params, opt, loss)
+
+
+def training_step(params, opt, loss):
+    """One step of a peer training case (shared with cases_gpt.py): loss() forward, backward, clip_grad_norm_(1.0),
+    the optimiser's step, zero_grad(set_to_none=True)."""
+    def step():
+        loss().backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -64,6 +64,20 @@ def embedding():
                                               "freq_padding_idx": -1})
 
 
+def bag_case(t, prefix, w, *inputs, per_sample_weights=None, **options):
+    """An EmbeddingBag(**options) with weight w on inputs, backward with a random dout: stores
+    <prefix>output, <prefix>dout, <prefix>grad."""
+    bag = torch.nn.EmbeddingBag(*w.shape, **options)
+    with torch.no_grad():
+        bag.weight.copy_(w)
+    out = bag(*inputs, per_sample_weights=per_sample_weights)
+    dout = torch.randn(out.shape)
+    out.backward(dout)
+    t[f"{prefix}output"] = out
+    t[f"{prefix}dout"] = dout
+    t[f"{prefix}grad"] = bag.weight.grad
+
+
 def embedding_bag():
     V, D = 8, 3
     t = {}
@@ -74,51 +88,23 @@ def embedding_bag():
     t["indices"] = idx
     t["offsets"] = offsets
     for mode in ["sum", "mean", "max"]:
-        bag = torch.nn.EmbeddingBag(V, D, mode=mode)
-        with torch.no_grad():
-            bag.weight.copy_(w)
-        out = bag(idx, offsets)
-        dout = torch.randn(out.shape)
-        out.backward(dout)
-        t[f"{mode}_output"] = out
-        t[f"{mode}_dout"] = dout
-        t[f"{mode}_grad"] = bag.weight.grad
+        bag_case(t, f"{mode}_", w, idx, offsets, mode=mode)
 
     # sum with per_sample_weights
     psw = torch.randn(idx.shape, requires_grad=True)
-    bag = torch.nn.EmbeddingBag(V, D, mode="sum")
-    with torch.no_grad():
-        bag.weight.copy_(w)
-    out = bag(idx, offsets, per_sample_weights=psw)
-    dout = torch.randn(out.shape)
-    out.backward(dout)
-    t.update(psw=psw, psw_output=out, psw_dout=dout, psw_grad=bag.weight.grad, psw_dpsw=psw.grad)
+    t["psw"] = psw
+    bag_case(t, "psw_", w, idx, offsets, per_sample_weights=psw, mode="sum")
+    t["psw_dpsw"] = psw.grad
 
     # 2-D input (fixed-size bags), every mode
     idx2 = torch.tensor([[0, 2, 2, 5], [7, 1, 3, 3], [6, 6, 6, 6]])
     t["indices2d"] = idx2
     for mode in ["sum", "mean", "max"]:
-        bag = torch.nn.EmbeddingBag(V, D, mode=mode)
-        with torch.no_grad():
-            bag.weight.copy_(w)
-        out = bag(idx2)
-        dout = torch.randn(out.shape)
-        out.backward(dout)
-        t[f"2d_{mode}_output"] = out
-        t[f"2d_{mode}_dout"] = dout
-        t[f"2d_{mode}_grad"] = bag.weight.grad
+        bag_case(t, f"2d_{mode}_", w, idx2, mode=mode)
 
     # padding_idx = 4: left out of the bags (and of the mean's count)
     for mode in ["sum", "mean", "max"]:
-        bag = torch.nn.EmbeddingBag(V, D, mode=mode, padding_idx=4)
-        with torch.no_grad():
-            bag.weight.copy_(w)
-        out = bag(idx, offsets)
-        dout = torch.randn(out.shape)
-        out.backward(dout)
-        t[f"pad_{mode}_output"] = out
-        t[f"pad_{mode}_dout"] = dout
-        t[f"pad_{mode}_grad"] = bag.weight.grad
+        bag_case(t, f"pad_{mode}_", w, idx, offsets, mode=mode, padding_idx=4)
 
     # include_last_offset: offsets [0, 2, 5, 10] are 3 bags, the last ending at N = 10. (torch 1.13 corrupts
     # its heap when the last offset is < N, so that case is not a fixture; we treat the tail as unused.)

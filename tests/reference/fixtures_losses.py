@@ -58,6 +58,13 @@ def add_case(cases, tensors, name, meta, values):
         tensors[f"{name}.{k}"] = v
 
 
+def add_run(cases, tensors, name, meta, fn, x, target, **optional):
+    """One case from run(fn, x) at meta's reduction: x, target, loss, dloss, dx, then each optional tensor that is given."""
+    values = dict(x=x, target=target, **run(fn, x, meta["reduction"], meta))
+    values.update((k, v) for k, v in optional.items() if v is not None)
+    add_case(cases, tensors, name, meta, values)
+
+
 def class_logits_last(x):
     """PyTorch layout (classes on axis 1) of our [..., C] logits."""
     return x if x.dim() == 2 else x.movedim(-1, 1)
@@ -75,10 +82,7 @@ def cross_entropy():
         w = torch.rand(C) + 0.5 if weighted else None
         meta = dict(reduction=reduction, ignore_index=ignore, label_smoothing=smoothing, weighted=weighted, scaled=i % 2 == 1)
         fn = lambda t: F.cross_entropy(class_logits_last(t), y, weight=w, ignore_index=ignore, reduction=reduction, label_smoothing=smoothing)
-        vals = dict(x=x, target=y, **run(fn, x, reduction, meta))
-        if weighted:
-            vals["weight"] = w
-        add_case(cases, tensors, f"c{i}", meta, vals)
+        add_run(cases, tensors, f"c{i}", meta, fn, x, y, weight=w)
     # 3-D logits [B, T, C] with the class axis last.
     for j, (reduction, weighted, smoothing) in enumerate([("mean", False, 0.0), ("mean", True, 0.1), ("sum", True, 0.0), ("none", False, 0.3)]):
         x = torch.randn(2, 3, C)
@@ -87,10 +91,7 @@ def cross_entropy():
         w = torch.rand(C) + 0.5 if weighted else None
         meta = dict(reduction=reduction, ignore_index=-100, label_smoothing=smoothing, weighted=weighted, scaled=j == 2)
         fn = lambda t: F.cross_entropy(t.movedim(-1, 1), y, weight=w, reduction=reduction, label_smoothing=smoothing)
-        vals = dict(x=x, target=y, **run(fn, x, reduction, meta))
-        if weighted:
-            vals["weight"] = w
-        add_case(cases, tensors, f"d{j}", meta, vals)
+        add_run(cases, tensors, f"d{j}", meta, fn, x, y, weight=w)
     # Logits of +-1e4: finite and exact thanks to the max shift.
     x = torch.tensor([[1e4, -1e4, 1e4 - 1, 0.0, 1e4 - 3],
                       [-1e4, -1e4 + 2, -1e4 + 1, -1e4 + 0.5, -1e4 - 7],
@@ -100,7 +101,7 @@ def cross_entropy():
     for j, (reduction, smoothing) in enumerate([("mean", 0.0), ("none", 0.25)]):
         meta = dict(reduction=reduction, ignore_index=-100, label_smoothing=smoothing, weighted=False, scaled=False)
         fn = lambda t: F.cross_entropy(t, y, reduction=reduction, label_smoothing=smoothing)
-        add_case(cases, tensors, f"h{j}", meta, dict(x=x, target=y, **run(fn, x, reduction, meta)))
+        add_run(cases, tensors, f"h{j}", meta, fn, x, y)
     write_fixture("losses_cross_entropy", tensors, {"cases": cases})
 
 
@@ -113,15 +114,12 @@ def cross_entropy_prob():
         w = torch.rand(C) + 0.5 if weighted else None
         meta = dict(reduction=reduction, label_smoothing=smoothing, weighted=weighted, scaled=i % 2 == 1)
         fn = lambda z: F.cross_entropy(z, t, weight=w, reduction=reduction, label_smoothing=smoothing)
-        vals = dict(x=x, target=t, **run(fn, x, reduction, meta))
-        if weighted:
-            vals["weight"] = w
-        add_case(cases, tensors, f"p{i}", meta, vals)
+        add_run(cases, tensors, f"p{i}", meta, fn, x, t, weight=w)
     x = torch.randn(2, 3, C)
     t = torch.softmax(torch.randn(2, 3, C), -1)
     meta = dict(reduction="mean", label_smoothing=0.1, weighted=False, scaled=False)
     fn = lambda z: F.cross_entropy(z.movedim(-1, 1), t.movedim(-1, 1), reduction="mean", label_smoothing=0.1)
-    add_case(cases, tensors, "q0", meta, dict(x=x, target=t, **run(fn, x, "mean", meta)))
+    add_run(cases, tensors, "q0", meta, fn, x, t)
     write_fixture("losses_cross_entropy_prob", tensors, {"cases": cases})
 
 
@@ -135,10 +133,7 @@ def nll():
         w = torch.rand(C) + 0.5 if weighted else None
         meta = dict(reduction=reduction, ignore_index=ignore, weighted=weighted, scaled=i % 2 == 1)
         fn = lambda t: F.nll_loss(t, y, weight=w, ignore_index=ignore, reduction=reduction)
-        vals = dict(x=x, target=y, **run(fn, x, reduction, meta))
-        if weighted:
-            vals["weight"] = w
-        add_case(cases, tensors, f"n{i}", meta, vals)
+        add_run(cases, tensors, f"n{i}", meta, fn, x, y, weight=w)
     x = F.log_softmax(torch.randn(2, 3, C), -1)
     y = torch.randint(0, C, (2, 3))
     w = torch.rand(C) + 0.5
@@ -165,7 +160,7 @@ def regression():
             t = torch.randn(3, 4)
             x = t + (mags * signs)[torch.randperm(12)].reshape(3, 4)
             meta = dict(loss=kind, reduction=reduction, scaled=i % 2 == 1, **opts)
-            add_case(cases, tensors, f"r{i}", meta, dict(x=x, target=t, **run(lambda z: fn(z, t, reduction), x, reduction, meta)))
+            add_run(cases, tensors, f"r{i}", meta, lambda z: fn(z, t, reduction), x, t)
             i += 1
     write_fixture("losses_regression", tensors, {"cases": cases})
 
@@ -184,12 +179,7 @@ def bce():
         pw = torch.rand(C) * 3 + 0.2 if pos else None
         meta = dict(reduction=reduction, weight=weight_kind, pos_weight=pos, scaled=i % 2 == 1)
         fn = lambda z: F.binary_cross_entropy_with_logits(z, t, weight=w, pos_weight=pw, reduction=reduction)
-        vals = dict(x=x, target=t, **run(fn, x, reduction, meta))
-        if w is not None:
-            vals["weight"] = w
-        if pw is not None:
-            vals["pos_weight"] = pw
-        add_case(cases, tensors, f"b{i}", meta, vals)
+        add_run(cases, tensors, f"b{i}", meta, fn, x, t, weight=w, pos_weight=pw)
         i += 1
     write_fixture("losses_bce", tensors, {"cases": cases})
 
@@ -205,7 +195,7 @@ def kl():
         t = p.log() if log_target else p
         meta = dict(reduction=reduction, log_target=log_target, scaled=i % 2 == 1)
         fn = lambda z: F.kl_div(z, t, reduction=reduction, log_target=log_target)
-        add_case(cases, tensors, f"k{i}", meta, dict(x=x, target=t, **run(fn, x, reduction, meta)))
+        add_run(cases, tensors, f"k{i}", meta, fn, x, t)
         i += 1
     write_fixture("losses_kl", tensors, {"cases": cases})
 

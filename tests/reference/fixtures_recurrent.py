@@ -42,6 +42,15 @@ from common import write_fixture  # noqa: E402
 T, B, I, H = 5, 3, 5, 3  # I = 5 differs from every layer-1 input size (2H = 6, 2·proj = 4)
 
 
+def stored(m, *pairs):
+    """The fixture's tensors: the parameters by name, each (key, tensor) pair whose tensor is not None (in order),
+    then grad.<name> of every parameter."""
+    tensors = dict(m.named_parameters())
+    tensors.update((key, t) for key, t in pairs if t is not None)
+    tensors.update(("grad." + pname, p.grad) for pname, p in m.named_parameters())
+    return tensors
+
+
 def make_case(name, mode, seed, num_layers=2, bidirectional=True, batch_first=True, bias=True,
               nonlinearity="tanh", proj_size=0, has_h0=False, lengths=None, sizes=(T, B, I, H), clip=True):
     T, B, I, H = sizes
@@ -71,6 +80,7 @@ def make_case(name, mode, seed, num_layers=2, bidirectional=True, batch_first=Tr
         out, _ = pad_packed_sequence(out_packed, batch_first=batch_first, total_length=T)
     else:
         out, hn = m(x, state)
+    cn = r_c = None
     if lstm:
         hn, cn = hn
 
@@ -82,29 +92,10 @@ def make_case(name, mode, seed, num_layers=2, bidirectional=True, batch_first=Tr
         loss = loss + (r_c * cn).sum()
     loss.backward()
 
-    tensors = {}
-    for pname, p in m.named_parameters():
-        tensors[pname] = p
-    tensors["input"] = x
-    if has_h0:
-        tensors["h0"] = h0_given
-        if lstm:
-            tensors["c0"] = c0_given
-    if lengths is not None:
-        tensors["lengths"] = torch.tensor(lengths, dtype=torch.float64)
-    tensors["output"] = out
-    tensors["h_n"] = hn
-    tensors["R_out"] = r_out
-    tensors["R_h"] = r_h
-    if lstm:
-        tensors["c_n"] = cn
-        tensors["R_c"] = r_c
-    tensors["grad.input"] = x.grad
-    tensors["grad.h0"] = h0.grad
-    if lstm:
-        tensors["grad.c0"] = c0.grad
-    for pname, p in m.named_parameters():
-        tensors["grad." + pname] = p.grad
+    tensors = stored(m, ("input", x), ("h0", h0_given if has_h0 else None), ("c0", c0_given if has_h0 else None),
+                     ("lengths", torch.tensor(lengths, dtype=torch.float64) if lengths is not None else None),
+                     ("output", out), ("h_n", hn), ("R_out", r_out), ("R_h", r_h), ("c_n", cn), ("R_c", r_c),
+                     ("grad.input", x.grad), ("grad.h0", h0.grad), ("grad.c0", c0.grad if lstm else None))
 
     # Gradient clipping of all parameter gradients (PyTorch's clip_grad_norm_ returns the norm
     # before clipping); the clipped gradients follow from it: grad · min(max_norm / (norm + 1e-6), 1).
@@ -147,6 +138,7 @@ def make_cell_case(name, mode, seed, bias=True, nonlinearity="tanh", has_hx=True
     cx_given = (torch.randn(B, H, dtype=torch.float64) if has_hx else torch.zeros(B, H, dtype=torch.float64)) if lstm else None
     hx = hx_given.clone().requires_grad_(True)
     cx = cx_given.clone().requires_grad_(True) if lstm else None
+    c = r_c = None
     if lstm:
         h, c = m(x, (hx, cx))
     else:
@@ -157,23 +149,9 @@ def make_cell_case(name, mode, seed, bias=True, nonlinearity="tanh", has_hx=True
         r_c = torch.randn_like(c)
         loss = loss + (r_c * c).sum()
     loss.backward()
-    tensors = {pname: p for pname, p in m.named_parameters()}
-    tensors["input"] = x
-    if has_hx:
-        tensors["hx"] = hx_given
-        if lstm:
-            tensors["cx"] = cx_given
-    tensors["h"] = h
-    tensors["R_h"] = r_h
-    if lstm:
-        tensors["c"] = c
-        tensors["R_c"] = r_c
-    tensors["grad.input"] = x.grad
-    tensors["grad.hx"] = hx.grad
-    if lstm:
-        tensors["grad.cx"] = cx.grad
-    for pname, p in m.named_parameters():
-        tensors["grad." + pname] = p.grad
+    tensors = stored(m, ("input", x), ("hx", hx_given if has_hx else None), ("cx", cx_given if has_hx else None),
+                     ("h", h), ("R_h", r_h), ("c", c), ("R_c", r_c),
+                     ("grad.input", x.grad), ("grad.hx", hx.grad), ("grad.cx", cx.grad if lstm else None))
     meta = dict(mode=mode, input_size=I, hidden_size=H, bias=bias, nonlinearity=nonlinearity, has_hx=has_hx, batch=B,
                 param_names=[n for n, _ in m.named_parameters()], torch_version=torch.__version__)
     write_fixture("recurrent_" + name, tensors, meta)

@@ -27,12 +27,7 @@ public sealed class GptSuite : ICompareSuite
         var parameters = model.Parameters().ToArray();
         var lossFn = new CrossEntropyLoss<float>();
         var optimizer = new AdamW<float>(parameters, lr: 1e-3);
-        var rng = new Rng(0);
-        var x = new int[B * L];
-        var y = new int[B * L];
-        for (int i = 0; i < x.Length; i++) { x[i] = rng.NextInt(V); y[i] = rng.NextInt(V); }
-        var inputs = Tensor.Create(x, [B, L]);
-        var targets = Tensor.Create(y, [B, L]);
+        var (inputs, targets) = TrainingSuite.RandomTokens(new Rng(0), V, B, L);
         return () =>
         {
             lossFn.Forward(model.Forward(inputs), targets);

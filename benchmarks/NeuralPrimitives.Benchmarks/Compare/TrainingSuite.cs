@@ -31,11 +31,7 @@ public sealed class TrainingSuite : ICompareSuite
         var parameters = new ModuleDict<float> { ["embed"] = embed, ["lstm"] = lstm, ["head"] = head }.Parameters().ToArray();
         var lossFn = new CrossEntropyLoss<float>();
         var optimizer = new AdamW<float>(parameters, lr: 2e-3);
-        var x = new int[T * B];
-        var y = new int[T * B];
-        for (int i = 0; i < x.Length; i++) { x[i] = rng.NextInt(V); y[i] = rng.NextInt(V); }
-        var inputs = Tensor.Create(x, [T, B]);
-        var targets = Tensor.Create(y, [T, B]);
+        var (inputs, targets) = RandomTokens(rng, V, T, B);
         return () =>
         {
             var (hidden, _, _) = lstm.Forward(embed.Forward(inputs));
@@ -45,5 +41,14 @@ public sealed class TrainingSuite : ICompareSuite
             optimizer.Step();
             optimizer.ZeroGrad();
         };
+    }
+
+    /// <summary>Random inputs and targets of shape [rows, cols] over a vocabulary of <paramref name="vocab"/> (drawn alternately, input then target).</summary>
+    internal static (Tensor<int> Inputs, Tensor<int> Targets) RandomTokens(Rng rng, int vocab, int rows, int cols)
+    {
+        var x = new int[rows * cols];
+        var y = new int[rows * cols];
+        for (int i = 0; i < x.Length; i++) { x[i] = rng.NextInt(vocab); y[i] = rng.NextInt(vocab); }
+        return (Tensor.Create(x, [rows, cols]), Tensor.Create(y, [rows, cols]));
     }
 }

@@ -412,34 +412,24 @@ public static partial class Gemm
         else
         {
             // op(B)[p, j] = B[j·ldb + p]: walk each stored row (a column of op(B)), write with stride nr.
+            // With AVX-512 (float: nr a multiple of 16, double: of 8) or AVX (float, nr a multiple of 8) whole blocks
+            // go through an in-register transpose.
+            int blk = typeof(T) == typeof(float) && Avx512F.IsSupported && nr % 16 == 0 ? 16
+                : typeof(T) == typeof(double) && Avx512F.IsSupported && nr % 8 == 0 ? 8
+                : typeof(T) == typeof(float) && Avx.IsSupported && nr % 8 == 0 ? 8
+                : 0;
             for (int jr = 0; jr < nc; jr += nr)
             {
                 int cols = Math.Min(nr, nc - jr);
                 T* d = dst + (nint)jr * kc;
                 int p0 = 0;
-                if (typeof(T) == typeof(float) && Avx512F.IsSupported && nr % 16 == 0)
+                if (blk > 0)
                 {
-                    // 16 stored rows × 16 k steps at a time through an in-register transpose (exact-width stores).
-                    for (; p0 + 16 <= kc; p0 += 16)
-                        for (int j0 = 0; j0 < nr; j0 += 16)
-                            Transpose16x16((float*)(g.B + (jc + jr + j0) * g.Ldb + pc + p0), g.Ldb, Math.Max(0, Math.Min(16, cols - j0)),
-                                (float*)(d + (nint)p0 * nr + j0), nr, 1f);
-                    if (p0 == kc) continue;
-                }
-                else if (typeof(T) == typeof(double) && Avx512F.IsSupported && nr % 8 == 0)
-                {
-                    for (; p0 + 8 <= kc; p0 += 8)
-                        for (int j0 = 0; j0 < nr; j0 += 8)
-                            Transpose8x8((double*)(g.B + (jc + jr + j0) * g.Ldb + pc + p0), g.Ldb, Math.Max(0, Math.Min(8, cols - j0)),
-                                (double*)(d + (nint)p0 * nr + j0), nr, 1.0);
-                    if (p0 == kc) continue;
-                }
-                else if (typeof(T) == typeof(float) && Avx.IsSupported && nr % 8 == 0)
-                {
-                    for (; p0 + 8 <= kc; p0 += 8)
-                        for (int j0 = 0; j0 < nr; j0 += 8)
-                            Transpose8x8Avx((float*)(g.B + (jc + jr + j0) * g.Ldb + pc + p0), g.Ldb, Math.Max(0, Math.Min(8, cols - j0)),
-                                (float*)(d + (nint)p0 * nr + j0), nr, 1f);
+                    // blk stored rows × blk k steps at a time through an in-register transpose (exact-width stores).
+                    for (; p0 + blk <= kc; p0 += blk)
+                        for (int j0 = 0; j0 < nr; j0 += blk)
+                            TransposeBlock(blk, g.B + (jc + jr + j0) * g.Ldb + pc + p0, g.Ldb, Math.Max(0, Math.Min(blk, cols - j0)),
+                                d + (nint)p0 * nr + j0, nr);
                     if (p0 == kc) continue;
                 }
                 for (int j = 0; j < cols; j++)
@@ -470,13 +460,22 @@ public static partial class Gemm
         {
             for (int r0 = 0; r0 < rFull; r0 += blk)
                 for (int c0 = 0; c0 < cFull; c0 += blk)
-                {
-                    if (blk == 16) Transpose16x16((float*)(s + (nint)r0 * cols + c0), cols, 16, (float*)(d + (nint)c0 * rows + r0), rows, 1f);
-                    else Transpose8x8((double*)(s + (nint)r0 * cols + c0), cols, 8, (double*)(d + (nint)c0 * rows + r0), rows, 1.0);
-                }
+                    TransposeBlock(blk, s + (nint)r0 * cols + c0, cols, blk, d + (nint)c0 * rows + r0, rows);
         }
         TransposeScalar(src, rows, cols, dst, 0, rFull, cFull, cols);   // right edge of the blocked rows
         TransposeScalar(src, rows, cols, dst, rFull, rows, 0, cols);    // the remaining rows
+    }
+
+    /// <summary>
+    /// One in-register transpose of a blk × blk block, dst[c·dstStride + r] = src[r·ld + c] for r &lt; rows: 16×16 float or
+    /// 8×8 double (AVX-512), 8×8 float (AVX). The caller picks blk for what the hardware has.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void TransposeBlock<T>(int blk, T* src, nint ld, int rows, T* dst, nint dstStride) where T : unmanaged
+    {
+        if (typeof(T) == typeof(double)) Transpose8x8((double*)src, ld, rows, (double*)dst, dstStride, 1.0);
+        else if (blk == 16) Transpose16x16((float*)src, ld, rows, (float*)dst, dstStride, 1f);
+        else Transpose8x8Avx((float*)src, ld, rows, (float*)dst, dstStride, 1f);
     }
 
     /// <summary>The transpose of rows [r0, r1) × columns [c0, c1), in 16×16 blocks so both sides stay in cache.</summary>
