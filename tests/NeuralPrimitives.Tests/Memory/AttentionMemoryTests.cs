@@ -11,6 +11,7 @@ namespace NeuralPrimitives.Tests.Memory;
 public class AttentionMemoryTests
 {
     [Fact]
+    [Trait(TestCategories.Category, TestCategories.Long)]
     public void ForwardAndBackwardAtLength8192AllocateFarLessThanOneScoreMatrix()
     {
         const int l = 8192, d = 64;

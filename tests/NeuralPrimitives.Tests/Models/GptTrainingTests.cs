@@ -32,6 +32,7 @@ public class GptTrainingTests(ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait(TestCategories.Category, TestCategories.Long)]
     public void SmallGptLearnsACharacterText()
     {
         var vocab = Text.Distinct().Order().ToArray();

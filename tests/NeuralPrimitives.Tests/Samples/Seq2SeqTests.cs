@@ -120,6 +120,7 @@ public class Seq2SeqTests
     [Theory]
     [InlineData(1UL)]
     [InlineData(2UL)]
+    [Trait(TestCategories.Category, TestCategories.Long)]
     public void AttentionBeatsTheBottleneckOnTheLongestStrings(ulong seed)
     {
         var (code, output, error, result, folder) = RunDemo([.. Small, "--seed", seed.ToString()]);
