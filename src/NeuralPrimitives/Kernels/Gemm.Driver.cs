@@ -93,28 +93,29 @@ public static partial class Gemm
     [ThreadStatic] internal static bool NoEightRowTiles;
 
     private static void MultiplyFloat(bool ta, bool tb, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
-        ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
-    {
-        switch (SelectedPath)
-        {
-            case GemmPath.Vector512 when UseEightRowTiles(m): Run<float, KernelF512M8>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-            case GemmPath.Vector512: Run<float, KernelF512>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-            case GemmPath.Vector256: Run<float, KernelF256>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-            case GemmPath.Vector128: Run<float, KernelF128>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-            default: Run<float, KernelScalar<float>>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-        }
-    }
+        ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>
+        Multiply<float, KernelF512M8, KernelF512, KernelF256, KernelF128>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 
     private static void MultiplyDouble(bool ta, bool tb, int m, int n, int k, double alpha, ReadOnlySpan<double> a, int lda,
-        ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc)
+        ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc) =>
+        Multiply<double, KernelD512M8, KernelD512, KernelD256, KernelD128>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+
+    /// <summary>Runs the product on the micro-kernel of the selected path (the kernel types of one element type).</summary>
+    private static void Multiply<T, T512M8, T512, T256, T128>(bool ta, bool tb, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
+        ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+        where T512M8 : struct, IGemmKernel<T>
+        where T512 : struct, IGemmKernel<T>
+        where T256 : struct, IGemmKernel<T>
+        where T128 : struct, IGemmKernel<T>
     {
         switch (SelectedPath)
         {
-            case GemmPath.Vector512 when UseEightRowTiles(m): Run<double, KernelD512M8>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-            case GemmPath.Vector512: Run<double, KernelD512>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-            case GemmPath.Vector256: Run<double, KernelD256>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-            case GemmPath.Vector128: Run<double, KernelD128>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-            default: Run<double, KernelScalar<double>>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
+            case GemmPath.Vector512 when UseEightRowTiles(m): Run<T, T512M8>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
+            case GemmPath.Vector512: Run<T, T512>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
+            case GemmPath.Vector256: Run<T, T256>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
+            case GemmPath.Vector128: Run<T, T128>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
+            default: Run<T, KernelScalar<T>>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
         }
     }
 
