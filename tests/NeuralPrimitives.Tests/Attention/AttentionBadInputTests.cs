@@ -1,5 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using static NeuralPrimitives.Tests.Support.BadArgument;
 
 namespace NeuralPrimitives.Tests.Attention;

@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Attention;
 
 // The code of docs/attention.md, as written there (with its free variables defined), so that the chapter keeps compiling.

@@ -1,7 +1,6 @@
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
-using NeuralPrimitives.Tests.Support;
 
 namespace NeuralPrimitives.Tests.Attention;
 

@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Attention;
 
 // The block products of the memory-efficient path (register-blocked Vector512 or Vector256 kernel, or the GEMM

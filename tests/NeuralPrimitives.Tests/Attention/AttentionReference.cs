@@ -1,5 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-
 namespace NeuralPrimitives.Tests.Attention;
 
 /// <summary>Which explicit mask a test case carries.</summary>

@@ -2,8 +2,6 @@
 // shapes with padding (including T = 1 and fully masked rows), PyTorch fixtures written out in torch
 // (tests/reference/fixtures_classic_attention.py), the scores' algebra (dot = general with W = I, low-rank =
 // general with W = UᵀV), masking semantics, bad input, zero allocation.
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Attention;
 

@@ -1,7 +1,5 @@
 using FsCheck;
 using FsCheck.Fluent;
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using TestData = NeuralPrimitives.Tests.Support.TestData;
 
 namespace NeuralPrimitives.Tests.Attention;

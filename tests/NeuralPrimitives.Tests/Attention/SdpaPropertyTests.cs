@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Attention;
 
 // Properties of scaled dot-product attention on both algorithms: causality, permutation equivariance, large logits,

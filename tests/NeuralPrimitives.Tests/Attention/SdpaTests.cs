@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Attention;
 
 // Scaled dot-product attention against the independent reference (AttentionReference.cs), central-difference

@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Attention;
 
 // The block classification the memory-efficient path skips blocks by, against the pairwise rule (brute force).

@@ -1,7 +1,5 @@
 // Bad input found by probing the public API as a hostile user would: each is an ArgumentException (or
 // ArgumentOutOfRangeException) whose ParamName is the public argument and whose message has the numbers.
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Core;
 

@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Core;
 
 /// <summary>Containers, registration, tied parameters and the state_dict (issue 9, "Composition").</summary>

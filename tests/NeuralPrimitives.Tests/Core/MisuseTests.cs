@@ -4,8 +4,6 @@
 // Infer stays concurrent and bitwise deterministic.
 using System.Reflection;
 using System.Runtime.InteropServices;
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Core;
 

@@ -1,8 +1,6 @@
 // The NaN policy (docs/module-contract.md): NaN in gives NaN out, contained to its row or sequence. A NaN in
 // one row of the input (one sequence of a recurrent batch, one looked-up table row) leaves every other row of
 // the output and of dInput finite; parameter gradients sum over rows, so they are not contained.
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Core;
 

@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Core;
 
 public class PropertyReplayTests

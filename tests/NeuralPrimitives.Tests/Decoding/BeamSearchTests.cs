@@ -1,4 +1,3 @@
-using Xunit;
 using static NeuralPrimitives.Tests.Support.BadArgument;
 
 namespace NeuralPrimitives.Tests.Decoding;

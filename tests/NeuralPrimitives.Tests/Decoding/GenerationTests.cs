@@ -1,5 +1,3 @@
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Decoding;
 
 // Greedy decoding against a greedy loop written out in the test, the special cases of sampling that must be greedy,

@@ -1,5 +1,3 @@
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Decoding;
 
 // Scores on a distribution worked out by hand, the chain rule (Σ per-token log-probabilities = the sequence's), and

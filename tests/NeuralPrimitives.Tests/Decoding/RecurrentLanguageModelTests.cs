@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Decoding;
 
 // RecurrentLanguageModel against PyTorch's word_language_model RNNModel (tests/reference/fixtures_decoding.py →

@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Decoding;
 
 // The sampling steps one by one on hand-made rows whose answers are worked out by hand (dyadic probabilities, so the

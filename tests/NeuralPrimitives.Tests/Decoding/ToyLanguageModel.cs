@@ -2,7 +2,6 @@
 // history (prompt and generated tokens). Its state is the list of histories, one per sequence, so every decoding
 // strategy can run on hand-made distributions whose right answers are worked out by hand or by brute force.
 // The reference log-softmax and the exhaustive enumeration of sequences below share no code with the library.
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Decoding;
 

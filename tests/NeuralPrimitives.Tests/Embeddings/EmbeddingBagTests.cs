@@ -1,5 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using static NeuralPrimitives.Tests.Embeddings.EmbeddingTests;
 
 namespace NeuralPrimitives.Tests.Embeddings;

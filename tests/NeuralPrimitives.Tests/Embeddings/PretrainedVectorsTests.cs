@@ -1,6 +1,4 @@
 using System.Text;
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using static NeuralPrimitives.Tests.Embeddings.EmbeddingTests;
 
 namespace NeuralPrimitives.Tests.Embeddings;

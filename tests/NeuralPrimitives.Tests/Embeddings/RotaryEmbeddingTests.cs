@@ -1,6 +1,4 @@
 using System.Numerics;
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Embeddings;
 

@@ -1,5 +1,4 @@
 // Bad arguments to Gemm.Multiply: each names the argument, the expected and the actual value.
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Kernels;
 

@@ -5,9 +5,6 @@
 //   |error| ≤ 2·(k + 2)·u·(|alpha|·Σ_p |a_ip|·|b_pj| + |beta·c_ij|),   u = unit roundoff,
 // so a wrong index or a lost block (errors of the size of the entries) cannot pass.
 
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Kernels;
 
 public class GemmTests

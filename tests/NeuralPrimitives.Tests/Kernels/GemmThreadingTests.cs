@@ -1,8 +1,6 @@
 // The multithreaded GEMM path: correct against the triple loop, and bit-identical to the
 // single-threaded result (each element of C sees the same operations whatever the split).
 // Tests that change Parallelism.NumThreads run in the non-parallel GlobalStateCollection so they never race.
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using static NeuralPrimitives.Tests.Support.GlobalStateCollection;
 
 namespace NeuralPrimitives.Tests.Kernels;

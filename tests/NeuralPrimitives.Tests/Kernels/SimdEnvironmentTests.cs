@@ -1,5 +1,4 @@
 using System.Runtime.Intrinsics;
-using Xunit;
 using Xunit.Abstractions;
 
 namespace NeuralPrimitives.Tests.Kernels;

@@ -1,10 +1,8 @@
-using NeuralPrimitives.Tests.Support;
 // Accuracy of VectorMath's exp, tanh and sigmoid against Math.* (double precision, computed
 // independently of our kernels), over dense ranges, the tails, tiny and subnormal inputs and the
 // specials (NaN, ±∞, ±0). Errors are measured in ulps of the result type. The same tests run on
 // whichever path the machine takes (Vector512, Vector<T>, scalar): CI reruns them with
 // DOTNET_EnableAVX512F=0 and DOTNET_EnableHWIntrinsic=0.
-using Xunit;
 using Xunit.Abstractions;
 
 namespace NeuralPrimitives.Tests.Kernels;

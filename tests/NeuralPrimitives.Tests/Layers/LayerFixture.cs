@@ -1,8 +1,6 @@
 // Checks a single-input layer against a PyTorch fixture written by tests/reference/fixtures_norm.py:
 // loads every parameter by its dotted name, runs Forward on x, Backward on dy, and compares y, dx and
 // d<name> for every parameter (the gradients of L = sum(dy ⊙ y)); Infer must give the same y.
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Layers;
 

@@ -1,8 +1,6 @@
 // LayerNorm and RmsNorm: forward against an independent loop-by-loop reference, gradient checks in
 // double (with and without affine, without bias, multi-dimensional normalizedShape), the zero-mean /
 // unit-variance property, PyTorch fixtures, parameters and state_dict names, bad input, zero allocation.
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Layers;
 

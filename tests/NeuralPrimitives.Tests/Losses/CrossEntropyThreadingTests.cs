@@ -1,7 +1,5 @@
 // Cross-entropy's rows are split across threads; every row is computed alike whichever thread takes it and the
 // losses are reduced in row order, so one and two threads give bit-identical results.
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using static NeuralPrimitives.Tests.Support.GlobalStateCollection;
 
 namespace NeuralPrimitives.Tests.Losses;

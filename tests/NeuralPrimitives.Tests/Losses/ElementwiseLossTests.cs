@@ -1,5 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using static NeuralPrimitives.Tests.Losses.LossHarness;
 
 namespace NeuralPrimitives.Tests.Losses;

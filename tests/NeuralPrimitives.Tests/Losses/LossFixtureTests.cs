@@ -3,8 +3,6 @@
 // upstream gradient, for every option combination. Each case runs in double (tight tolerance) and in float
 // (inputs rounded to float; tolerance of a few float ulps of the magnitudes involved).
 using System.Text.Json;
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using static NeuralPrimitives.Tests.Losses.LossHarness;
 
 namespace NeuralPrimitives.Tests.Losses;

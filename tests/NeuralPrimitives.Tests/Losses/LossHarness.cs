@@ -1,6 +1,5 @@
 // Shared helpers of the loss tests: a gradient-check problem for any loss, and an independent slow
 // reference of cross-entropy (double precision, written from the textbook definition).
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Losses;
 

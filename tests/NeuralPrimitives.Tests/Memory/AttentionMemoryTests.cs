@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Memory;
 
 // The memory-efficient path never holds the L×L matrix: at L = 8192, d = 64 one float score matrix alone would be

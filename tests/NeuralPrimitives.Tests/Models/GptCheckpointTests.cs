@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Models;
 
 // Gpt<T> against checkpoints written by tests/reference/fixtures_gpt.py: a nanoGPT model's state_dict (logits, loss

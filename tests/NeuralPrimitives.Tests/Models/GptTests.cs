@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Models;
 
 // Gpt<T>: double gradient checks (central differences) of the whole model and of one block, the causal property,

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using Xunit.Abstractions;
 
 namespace NeuralPrimitives.Tests.Models;

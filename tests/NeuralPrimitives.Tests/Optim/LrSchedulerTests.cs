@@ -1,6 +1,4 @@
 using System.Text.Json;
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Optim;
 

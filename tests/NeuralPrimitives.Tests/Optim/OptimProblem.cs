@@ -1,5 +1,4 @@
 using System.Text.Json;
-using NeuralPrimitives.Tests.Support;
 
 namespace NeuralPrimitives.Tests.Optim;
 

@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Optim;
 
 // Behaviour the fixtures do not pin down: which parameters take part in a step, ZeroGrad, group handling, every bad

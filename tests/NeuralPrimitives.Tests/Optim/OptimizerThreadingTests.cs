@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Optim;
 
 // A parameter of Optimizer.RangeSplitThreshold elements or more is updated in ranges on Parallelism.NumThreads threads:

@@ -1,5 +1,4 @@
 using PublicApiGenerator;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.PublicApi;
 

@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Recurrent;
 
 // Expected values come from the definitions (PyTorch's clip_grad_norm_ / clip_grad_value_):

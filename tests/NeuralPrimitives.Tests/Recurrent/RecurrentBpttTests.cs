@@ -1,5 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using Xunit.Abstractions;
 using static NeuralPrimitives.Tests.Recurrent.RecurrentTestUtil;
 

@@ -1,6 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Recurrent;
 
 // Central-difference gradient checks in double of every layer: ∂L/∂input, ∂L/∂h0, ∂L/∂c0 and every

@@ -1,5 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-
 namespace NeuralPrimitives.Tests.Recurrent;
 
 /// <summary>Drives Rnn/Lstm/Gru through one interface so every test runs on all three.</summary>

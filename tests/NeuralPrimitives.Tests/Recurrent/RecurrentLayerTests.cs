@@ -1,5 +1,3 @@
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using static NeuralPrimitives.Tests.Recurrent.RecurrentTestUtil;
 
 namespace NeuralPrimitives.Tests.Recurrent;

@@ -3,8 +3,6 @@
 // Before it, a second Backward doubled the gradients silently, and a Backward after a Forward that
 // threw ran against the earlier input (seen with Lstm). Infer stays unguarded and concurrent.
 using System.Collections.Concurrent;
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Recurrent;
 

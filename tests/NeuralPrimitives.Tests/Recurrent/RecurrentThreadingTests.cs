@@ -2,8 +2,6 @@
 // threads every output, state and gradient equals the one-thread run bit for bit, and the split
 // path is proven to have run. Batches of 17, 20 and 21 give parts of 8 + 9, 10 + 10 and 10 + 11 sequences.
 // Tests that change Parallelism.NumThreads run in the non-parallel GlobalStateCollection.
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using static NeuralPrimitives.Tests.Recurrent.RecurrentTestUtil;
 
 namespace NeuralPrimitives.Tests.Recurrent;

@@ -8,8 +8,6 @@
 // the gradient stopped at each chunk's start) is checked exactly twice: against the reference run
 // chunk by chunk, and against central differences of Σ_k L_k(θ; s_k) with every carried state s_k
 // held fixed — the definition of the truncated gradient, independent of any backward code.
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using static NeuralPrimitives.Tests.Recurrent.RecurrentTestUtil;
 using static NeuralPrimitives.Tests.Support.BadArgument;
 

@@ -2,8 +2,6 @@
 // tests/reference/fixtures_foundation.py, float64). Every case runs in double (tight tolerance:
 // the same math, different summation order) and in float (inputs and weights rounded to float,
 // tolerance of a few float ulps scaled by the magnitudes involved).
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Reference;
 

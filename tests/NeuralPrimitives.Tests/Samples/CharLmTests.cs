@@ -1,7 +1,5 @@
 using System.Text.Json;
 using CharLm;
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Samples;
 

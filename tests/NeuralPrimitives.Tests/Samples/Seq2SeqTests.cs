@@ -1,7 +1,5 @@
 using System.Text.Json;
 using Seq2Seq;
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Samples;
 

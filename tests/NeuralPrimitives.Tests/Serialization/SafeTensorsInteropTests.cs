@@ -9,8 +9,6 @@
 //  2. The library writes its own state_dicts (its seeded initialisation) and its outputs on a fixed input to
 //     Fixtures/library_written/; those files are committed, this test checks that it still writes the same bytes,
 //     and the reference script checks that PyTorch, loading them, reproduces the library's outputs.
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Serialization;
 

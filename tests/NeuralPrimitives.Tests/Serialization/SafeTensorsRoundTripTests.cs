@@ -4,8 +4,6 @@
 // tests' own writer (TestFiles).
 using System.Buffers.Binary;
 using System.Text;
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Serialization;
 

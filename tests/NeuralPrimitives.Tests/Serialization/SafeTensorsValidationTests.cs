@@ -7,7 +7,6 @@ using System.Text;
 using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Serialization;
 

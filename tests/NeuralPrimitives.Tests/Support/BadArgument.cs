@@ -1,5 +1,3 @@
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Support;
 
 /// <summary>The check of every bad-input test: the call is refused with an ArgumentException that names the argument.</summary>

@@ -1,5 +1,3 @@
-using Xunit;
-
 namespace NeuralPrimitives.Tests.Support;
 
 /// <summary>

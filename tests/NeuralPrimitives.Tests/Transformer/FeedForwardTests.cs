@@ -2,8 +2,6 @@
 // (written out with torch ops in tests/reference/fixtures_norm.py), parameter names, dropout and the
 // train/eval switch through a parent that adopts the children, bad input, zero allocation.
 using NeuralPrimitives.Tests.Layers;
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using static NeuralPrimitives.Tests.Support.BadArgument;
 
 namespace NeuralPrimitives.Tests.Transformer;

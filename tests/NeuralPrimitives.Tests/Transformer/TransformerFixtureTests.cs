@@ -2,8 +2,6 @@
 // fixtures_transformer.py, float64, dropout 0): the state_dict is loaded from safetensors through LoadStateDict
 // (strict: every key is PyTorch's), then the output, the input gradients and EVERY parameter gradient of
 // L = Σ dy ⊙ y are compared with PyTorch's.
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Transformer;
 

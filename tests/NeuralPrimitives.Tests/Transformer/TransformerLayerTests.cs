@@ -1,8 +1,6 @@
 // The transformer layers and stacks: gradient checks in double (central differences) with masks, post- and
 // pre-norm; the layer equals its written-out formula composed by hand from LayerNorm, MultiheadAttention and
 // FeedForward; causality; parameter names; train/eval; seeded dropout; thread-safe Infer; bad input; zero allocation.
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 using static NeuralPrimitives.Tests.Support.BadArgument;
 
 namespace NeuralPrimitives.Tests.Transformer;

@@ -1,8 +1,6 @@
 // Real learning: a small nn.Transformer-shaped encoder–decoder (token embeddings + sinusoidal positions,
 // Transformer, output Linear) learns to REVERSE sequences of digits, trained with teacher forcing and a causal
 // target mask, seeded, in a few seconds on one core.
-using NeuralPrimitives.Tests.Support;
-using Xunit;
 
 namespace NeuralPrimitives.Tests.Transformer;
 
