@@ -52,23 +52,19 @@ public class TransformerFixtureTests
         }
     }
 
-    public static TheoryData<string, bool, FeedForwardActivation, bool> EncoderCases() => new()
+    /// <summary>The two fixtures of <paramref name="module"/> (name, normFirst, activation, batchFirst): post-norm, ReLU,
+    /// sequence-first; and pre-norm (norm_first), GELU, batch-first.</summary>
+    private static TheoryData<string, bool, FeedForwardActivation, bool> Variants(string module) => new()
     {
-        { "enc_post_relu", false, FeedForwardActivation.Relu, false },
-        { "enc_pre_gelu_bf", true, FeedForwardActivation.Gelu, true },
+        { module + "_post_relu", false, FeedForwardActivation.Relu, false },
+        { module + "_pre_gelu_bf", true, FeedForwardActivation.Gelu, true },
     };
 
-    public static TheoryData<string, bool, FeedForwardActivation, bool> DecoderCases() => new()
-    {
-        { "dec_post_relu", false, FeedForwardActivation.Relu, false },
-        { "dec_pre_gelu_bf", true, FeedForwardActivation.Gelu, true },
-    };
+    public static TheoryData<string, bool, FeedForwardActivation, bool> EncoderCases() => Variants("enc");
 
-    public static TheoryData<string, bool, FeedForwardActivation, bool> TransformerCases() => new()
-    {
-        { "transformer_post_relu", false, FeedForwardActivation.Relu, false },
-        { "transformer_pre_gelu_bf", true, FeedForwardActivation.Gelu, true },
-    };
+    public static TheoryData<string, bool, FeedForwardActivation, bool> DecoderCases() => Variants("dec");
+
+    public static TheoryData<string, bool, FeedForwardActivation, bool> TransformerCases() => Variants("transformer");
 
     // Each case runs in double, then in float (the messages name the type).
     [Theory]
