@@ -2,8 +2,6 @@
 // Kernels/VectorMath.cs, float and double, 4096 and 65536 elements, inputs uniform in [−10, 10].
 // Run: dotnet run -c Release --project benchmarks/NeuralPrimitives.Benchmarks -- --filter '*Activation*'
 // Results and accuracy: benchmarks/README.md ("Activations").
-using System.Numerics.Tensors;
-using BenchmarkDotNet.Attributes;
 
 namespace NeuralPrimitives.Benchmarks;
 

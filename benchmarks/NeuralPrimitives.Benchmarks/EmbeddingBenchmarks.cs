@@ -1,6 +1,3 @@
-using BenchmarkDotNet.Attributes;
-using System.Numerics.Tensors;
-
 namespace NeuralPrimitives.Benchmarks;
 
 /// <summary>
@@ -27,9 +24,7 @@ public class EmbeddingBenchmarks
         _idx = Tensor.Create(idx, [B, T]);
         _dense = new Embedding<float>(V, D, rng: new Rng(1));
         _sparse = new Embedding<float>(V, D, sparse: true, rng: new Rng(1));
-        var ones = new float[B * T * D];
-        Array.Fill(ones, 1f);
-        _dOut = Tensor.Create(ones, [B, T, D]);
+        _dOut = CompareData.Ones(B, T, D);
 
         _bag = new EmbeddingBag<float>(V, D, EmbeddingBagMode.Mean, sparse: true, rng: new Rng(2));
         _bagInput = Tensor.Create(idx, [B * T]);
@@ -39,9 +34,7 @@ public class EmbeddingBenchmarks
         _dBag = Tensor.Create(new float[B * D], [B, D]);
 
         _rope = new RotaryEmbedding<float>(64);
-        var q = new float[B * 8 * T * 64];
-        rng.FillNormal<float>(q);
-        _q = Tensor.Create(q, [B, 8, T, 64]);
+        _q = CompareData.Normal(rng, B, 8, T, 64);
     }
 
     /// <summary>Training forward (lookup).</summary>

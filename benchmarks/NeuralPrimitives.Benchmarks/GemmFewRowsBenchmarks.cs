@@ -1,5 +1,3 @@
-using BenchmarkDotNet.Attributes;
-
 namespace NeuralPrimitives.Benchmarks;
 
 /// <summary>

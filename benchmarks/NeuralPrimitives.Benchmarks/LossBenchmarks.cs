@@ -1,6 +1,3 @@
-using BenchmarkDotNet.Attributes;
-using System.Numerics.Tensors;
-
 namespace NeuralPrimitives.Benchmarks;
 
 /// <summary>
@@ -24,11 +21,9 @@ public class LossBenchmarks
     public void Setup()
     {
         var rng = new Rng(42);
-        var logits = new float[Rows * C];
-        rng.FillNormal<float>(logits);
+        _logits = CompareData.Normal(rng, Rows, C);
         var target = new int[Rows];
         for (int i = 0; i < Rows; i++) target[i] = rng.NextInt(C);
-        _logits = Tensor.Create(logits, [Rows, C]);
         _target = Tensor.Create(target, [Rows]);
         _loss = new CrossEntropyLoss<float>();
     }

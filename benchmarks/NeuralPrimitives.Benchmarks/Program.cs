@@ -1,5 +1,4 @@
 using BenchmarkDotNet.Running;
-using NeuralPrimitives.Benchmarks.Compare;
 
 // Usage:
 //   compare [names...]          our median ms per tracked shape, one JSON object on stdout

@@ -1,7 +1,3 @@
-using System.Numerics.Tensors;
-using BenchmarkDotNet.Attributes;
-using NeuralPrimitives.Benchmarks.Compare;
-
 namespace NeuralPrimitives.Benchmarks;
 
 /// <summary>

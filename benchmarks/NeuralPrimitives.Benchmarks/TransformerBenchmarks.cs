@@ -1,7 +1,3 @@
-using System.Numerics.Tensors;
-using BenchmarkDotNet.Attributes;
-using NeuralPrimitives.Benchmarks.Compare;
-
 namespace NeuralPrimitives.Benchmarks;
 
 /// <summary>
@@ -23,8 +19,8 @@ public class TransformerBenchmarks
         Parallelism.NumThreads = 2;
         _train = TransformerSuite.NewLayer();
         (_eval = TransformerSuite.NewLayer()).Eval();
-        _x = AttentionSuite.Normal(1, TransformerSuite.B, TransformerSuite.L, TransformerSuite.D);
-        _dy = AttentionSuite.Normal(2, TransformerSuite.B, TransformerSuite.L, TransformerSuite.D);
+        _x = CompareData.Normal(1, TransformerSuite.B, TransformerSuite.L, TransformerSuite.D);
+        _dy = CompareData.Normal(2, TransformerSuite.B, TransformerSuite.L, TransformerSuite.D);
     }
 
     /// <summary>encoder_fwd: evaluation-mode Forward (module-owned output).</summary>

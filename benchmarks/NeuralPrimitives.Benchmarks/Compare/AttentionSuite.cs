@@ -1,4 +1,4 @@
-using System.Numerics.Tensors;
+using static NeuralPrimitives.Benchmarks.Compare.CompareData;
 
 namespace NeuralPrimitives.Benchmarks.Compare;
 
@@ -71,18 +71,4 @@ public sealed class AttentionSuite : ICompareSuite
          Normal(2, 1, SdpaHeads, SdpaLength, SdpaHeadDim), Normal(3, 1, SdpaHeads, SdpaLength, SdpaHeadDim), Normal(4, 1, SdpaHeads, SdpaLength, SdpaHeadDim),
          new AttentionOptions { IsCausal = true });
 
-    /// <summary>Seeded N(0, 1) values of the given shape.</summary>
-    public static Tensor<float> Normal(ulong seed, params int[] shape)
-    {
-        var data = new float[shape.Aggregate(1, (a, b) => a * b)];
-        new Rng(seed).FillNormal<float>(data);
-        return Tensor.Create(data, Array.ConvertAll(shape, d => (nint)d));
-    }
-
-    private static Tensor<float> Ones(params int[] shape)
-    {
-        var data = new float[shape.Aggregate(1, (a, b) => a * b)];
-        Array.Fill(data, 1f);
-        return Tensor.Create(data, Array.ConvertAll(shape, d => (nint)d));
-    }
 }

@@ -1,5 +1,3 @@
-using System.Numerics.Tensors;
-
 namespace NeuralPrimitives.Benchmarks.Compare;
 
 /// <summary>
@@ -32,18 +30,14 @@ public sealed class EmbeddingSuite : ICompareSuite
         var input = Tensor.Create(Indices().ToArray(), [B * T]);
         var offsets = new int[B];
         for (int b = 0; b < B; b++) offsets[b] = b * T;
-        var ones = new float[B * D];
-        Array.Fill(ones, 1f);
-        return (bag, input, Tensor.Create(offsets, [B]), Tensor.Create(ones, [B, D]));
+        return (bag, input, Tensor.Create(offsets, [B]), CompareData.Ones(B, D));
     }
 
     private static Action FwdBwd(bool sparse)
     {
         var emb = new Embedding<float>(V, D, sparse: sparse, rng: new Rng(1));
         var idx = Indices();
-        var ones = new float[B * T * D];
-        Array.Fill(ones, 1f);
-        var dOut = Tensor.Create(ones, [B, T, D]);
+        var dOut = CompareData.Ones(B, T, D);
         return () =>
         {
             emb.Forward(idx);

@@ -1,5 +1,3 @@
-using System.Numerics.Tensors;
-
 namespace NeuralPrimitives.Benchmarks.Compare;
 
 /// <summary>
@@ -20,11 +18,9 @@ public sealed class LossSuite : ICompareSuite
         yield return new("ce_fwdbwd", () =>
         {
             var rng = new Rng(42);
-            var logits = new float[N * C];
-            rng.FillNormal<float>(logits);
+            var x = CompareData.Normal(rng, N, C);
             var target = new int[N];
             for (int i = 0; i < N; i++) target[i] = rng.NextInt(C);
-            var x = Tensor.Create(logits, [N, C]);
             var y = Tensor.Create(target, [N]);
             var loss = new CrossEntropyLoss<float>();
             return () =>

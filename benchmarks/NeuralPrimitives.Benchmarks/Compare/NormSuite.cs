@@ -1,5 +1,3 @@
-using System.Numerics.Tensors;
-
 namespace NeuralPrimitives.Benchmarks.Compare;
 
 /// <summary>
@@ -20,12 +18,8 @@ public sealed class NormSuite : ICompareSuite
         {
             var rng = new Rng(1);
             var ln = new LayerNorm<float>(D);
-            var x = new float[Rows * D];
-            var dy = new float[Rows * D];
-            rng.FillNormal<float>(x);
-            rng.FillNormal<float>(dy);
-            var input = Tensor.Create(x, [Rows, D]);
-            var dOutput = Tensor.Create(dy, [Rows, D]);
+            var input = CompareData.Normal(rng, Rows, D);
+            var dOutput = CompareData.Normal(rng, Rows, D);
             return () =>
             {
                 ln.Forward(input);

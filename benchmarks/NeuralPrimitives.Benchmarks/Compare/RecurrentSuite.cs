@@ -1,5 +1,3 @@
-using System.Numerics.Tensors;
-
 namespace NeuralPrimitives.Benchmarks.Compare;
 
 /// <summary>
@@ -49,18 +47,8 @@ public sealed class RecurrentSuite : ICompareSuite
     public static Gru<float> NewGru() => new(InputSize, HiddenSize, rng: new Rng(0));
 
     /// <summary>A seeded N(0, 1) input [T, B, I].</summary>
-    public static Tensor<float> Input()
-    {
-        var data = new float[SeqLen * Batch * InputSize];
-        new Rng(1).FillNormal<float>(data);
-        return Tensor.Create(data, [SeqLen, Batch, InputSize]);
-    }
+    public static Tensor<float> Input() => CompareData.Normal(1, SeqLen, Batch, InputSize);
 
     /// <summary>dOutput of <c>output.sum()</c>: ones [T, B, H].</summary>
-    public static Tensor<float> Ones()
-    {
-        var data = new float[SeqLen * Batch * HiddenSize];
-        Array.Fill(data, 1f);
-        return Tensor.Create(data, [SeqLen, Batch, HiddenSize]);
-    }
+    public static Tensor<float> Ones() => CompareData.Ones(SeqLen, Batch, HiddenSize);
 }

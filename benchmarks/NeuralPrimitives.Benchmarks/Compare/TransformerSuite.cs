@@ -22,14 +22,14 @@ public sealed class TransformerSuite : ICompareSuite
         {
             var layer = NewLayer();
             layer.Eval();
-            var x = AttentionSuite.Normal(1, B, L, D);
+            var x = CompareData.Normal(1, B, L, D);
             return () => layer.Forward(x);
         });
         yield return new("encoder_fwdbwd", () =>
         {
             var layer = NewLayer();
-            var x = AttentionSuite.Normal(1, B, L, D);
-            var dy = AttentionSuite.Normal(2, B, L, D);
+            var x = CompareData.Normal(1, B, L, D);
+            var dy = CompareData.Normal(2, B, L, D);
             return () =>
             {
                 layer.ZeroGrad();

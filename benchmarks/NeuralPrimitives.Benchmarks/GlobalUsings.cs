@@ -1,0 +1,3 @@
+global using System.Numerics.Tensors;
+global using BenchmarkDotNet.Attributes;
+global using NeuralPrimitives.Benchmarks.Compare;
