@@ -48,19 +48,43 @@ internal interface IGemmKernel<T> where T : unmanaged
     static abstract void Run(nint kc, ref T a, ref T b, nint bStride, ref T c, nint ldc, bool accumulate);
 }
 """)
-for (name, T, V, lanes, MR, NV) in kernels:
-    NR = lanes * NV
+
+def c_row(r):
+    """Row r of the C tile."""
+    return "c" if r == 0 else f"Unsafe.Add(ref c, {r} * ldc)"
+
+def a_value(r):
+    """Row r of the current k step of the A micro-panel."""
+    return "a" if r == 0 else f"Unsafe.Add(ref a, {r})"
+
+def kernel_head(summary, decl, T, MR, NR, unsafe):
+    """The struct, its MR and NR, and Run's signature up to the opening brace of its body."""
     w(f"""
-/// <summary>{MR}×{NR} {T} tile on {V} ({NV} vectors of {lanes} lanes per row, {MR * NV} accumulators).</summary>
-internal readonly struct {name} : IGemmKernel<{T}>
+/// <summary>{summary}</summary>
+{decl}
 {{
     public static int MR => {MR};
     public static int NR => {NR};
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    public static unsafe void Run(nint kc, ref {T} a, ref {T} b, nint bStride, ref {T} c, nint ldc, bool accumulate)
+    public static {unsafe}void Run(nint kc, ref {T} a, ref {T} b, nint bStride, ref {T} c, nint ldc, bool accumulate)
     {{""")
-    accs = [f"c{r}_{v}" for r in range(MR) for v in range(NV)]
+
+def k_loop(body, MR):
+    """The loop over k: body (the lines of one rank-1 update), then both panels advance one k step."""
+    w(f"        for (nint p = 0; p < kc; p++)")
+    w(f"        {{")
+    for line in body:
+        w(line)
+    w(f"            a = ref Unsafe.Add(ref a, {MR});")
+    w(f"            b = ref Unsafe.Add(ref b, bStride);")
+    w(f"        }}")
+
+for (name, T, V, lanes, MR, NV) in kernels:
+    NR = lanes * NV
+    kernel_head(f"{MR}×{NR} {T} tile on {V} ({NV} vectors of {lanes} lanes per row, {MR * NV} accumulators).",
+                f"internal readonly struct {name} : IGemmKernel<{T}>", T, MR, NR, "unsafe ")
+    off = ["" if v == 0 else f", {v * lanes}" for v in range(NV)]
     for r in range(MR):
         w(f"        {V}<{T}> " + ", ".join(f"c{r}_{v} = default" for v in range(NV)) + ";")
     if V == "Vector512":
@@ -68,71 +92,35 @@ internal readonly struct {name} : IGemmKernel<{T}>
         w(f"        {{")
         w(f"            // Start fetching the C tile now; its rows are read (or written) only after the k loop.")
         for r in range(MR):
-            row = "c" if r == 0 else f"Unsafe.Add(ref c, {r} * ldc)"
-            w(f"            Sse.Prefetch0(Unsafe.AsPointer(ref {row})); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref {row}, {NR - 1})));")
+            w(f"            Sse.Prefetch0(Unsafe.AsPointer(ref {c_row(r)})); Sse.Prefetch0(Unsafe.AsPointer(ref Unsafe.Add(ref {c_row(r)}, {NR - 1})));")
         w(f"        }}")
-    w(f"        for (nint p = 0; p < kc; p++)")
-    w(f"        {{")
-    for v in range(NV):
-        off = "" if v == 0 else f", {v * lanes}"
-        w(f"            {V}<{T}> b{v} = {V}.LoadUnsafe(ref b{off});")
-    w(f"            {V}<{T}> ar;")
-    for r in range(MR):
-        src = "a" if r == 0 else f"Unsafe.Add(ref a, {r})"
-        line = f"            ar = {V}.Create({src});"
-        for v in range(NV):
-            line += f" c{r}_{v} = {V}.FusedMultiplyAdd(ar, b{v}, c{r}_{v});"
-        w(line)
-    w(f"            a = ref Unsafe.Add(ref a, {MR});")
-    w(f"            b = ref Unsafe.Add(ref b, bStride);")
-    w(f"        }}")
-    w(f"        if (accumulate)")
-    w(f"        {{")
-    for r in range(MR):
-        row = "c" if r == 0 else f"Unsafe.Add(ref c, {r} * ldc)"
-        w(f"            ref {T} r{r} = ref {row};")
-        for v in range(NV):
-            off = "" if v == 0 else f", {v * lanes}"
-            w(f"            ({V}.LoadUnsafe(ref r{r}{off}) + c{r}_{v}).StoreUnsafe(ref r{r}{off});")
-    w(f"        }}")
-    w(f"        else")
-    w(f"        {{")
-    for r in range(MR):
-        row = "c" if r == 0 else f"Unsafe.Add(ref c, {r} * ldc)"
-        w(f"            ref {T} r{r} = ref {row};")
-        for v in range(NV):
-            off = "" if v == 0 else f", {v * lanes}"
-            w(f"            c{r}_{v}.StoreUnsafe(ref r{r}{off});")
-    w(f"        }}")
+    k_loop([f"            {V}<{T}> b{v} = {V}.LoadUnsafe(ref b{off[v]});" for v in range(NV)]
+           + [f"            {V}<{T}> ar;"]
+           + [f"            ar = {V}.Create({a_value(r)});" + "".join(f" c{r}_{v} = {V}.FusedMultiplyAdd(ar, b{v}, c{r}_{v});" for v in range(NV))
+              for r in range(MR)], MR)
+    # The tile goes out row by row: added to C (accumulate) or over it.
+    for branch, store in (("if (accumulate)", lambda r, v: f"({V}.LoadUnsafe(ref r{r}{off[v]}) + c{r}_{v}).StoreUnsafe(ref r{r}{off[v]});"),
+                          ("else", lambda r, v: f"c{r}_{v}.StoreUnsafe(ref r{r}{off[v]});")):
+        w(f"        {branch}")
+        w(f"        {{")
+        for r in range(MR):
+            w(f"            ref {T} r{r} = ref {c_row(r)};")
+            for v in range(NV):
+                w(f"            {store(r, v)}")
+        w(f"        }}")
     w(f"    }}")
     w(f"}}")
 
 # scalar generic kernel 4x4
 MR, NR = 4, 4
-w(f"""
-/// <summary>{MR}×{NR} scalar tile for any element type: the path when no SIMD is hardware-accelerated.</summary>
-internal readonly struct KernelScalar<T> : IGemmKernel<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
-{{
-    public static int MR => {MR};
-    public static int NR => {NR};
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    public static void Run(nint kc, ref T a, ref T b, nint bStride, ref T c, nint ldc, bool accumulate)
-    {{""")
+kernel_head(f"{MR}×{NR} scalar tile for any element type: the path when no SIMD is hardware-accelerated.",
+            "internal readonly struct KernelScalar<T> : IGemmKernel<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>", "T", MR, NR, "")
 for r in range(MR):
     w(f"        T " + ", ".join(f"c{r}_{j} = T.Zero" for j in range(NR)) + ";")
-w(f"        for (nint p = 0; p < kc; p++)")
-w(f"        {{")
-w(f"            T " + ", ".join(f"b{j} = Unsafe.Add(ref b, {j})" for j in range(NR)) + ";")
+k_loop([f"            T " + ", ".join(f"b{j} = Unsafe.Add(ref b, {j})" for j in range(NR)) + ";"]
+       + [f"            T a{r} = {a_value(r)};" + "".join(f" c{r}_{j} += a{r} * b{j};" for j in range(NR)) for r in range(MR)], MR)
 for r in range(MR):
-    src = "a" if r == 0 else f"Unsafe.Add(ref a, {r})"
-    w(f"            T a{r} = {src};" + "".join(f" c{r}_{j} += a{r} * b{j};" for j in range(NR)))
-w(f"            a = ref Unsafe.Add(ref a, {MR});")
-w(f"            b = ref Unsafe.Add(ref b, bStride);")
-w(f"        }}")
-for r in range(MR):
-    row = "c" if r == 0 else f"Unsafe.Add(ref c, {r} * ldc)"
-    w(f"        ref T r{r} = ref {row};")
+    w(f"        ref T r{r} = ref {c_row(r)};")
     for j in range(NR):
         dst = f"r{r}" if j == 0 else f"Unsafe.Add(ref r{r}, {j})"
         w(f"        {dst} = accumulate ? {dst} + c{r}_{j} : c{r}_{j};")

@@ -54,18 +54,7 @@ public sealed class GroupedQueryAttention<T> : Module<T> where T : unmanaged, IB
     /// <param name="rng">Random source for initialisation and to seed <see cref="DropoutRng"/>; <see cref="Rng.Default"/> when null.</param>
     public GroupedQueryAttention(int embedDim, int numHeads, int numKVHeads, bool bias = false, double dropout = 0, RotaryEmbedding<T>? rotary = null, Rng? rng = null)
     {
-        Guard.Positive(embedDim);
-        Guard.Positive(numHeads);
-        Guard.Positive(numKVHeads);
-        if (embedDim % numHeads != 0)
-            throw new ArgumentException($"embedDim must be divisible by numHeads (each head has width embedDim/numHeads): got embedDim = {embedDim}, numHeads = {numHeads}.", nameof(embedDim));
-        if (numHeads % numKVHeads != 0)
-            throw new ArgumentException($"numHeads must be a multiple of numKVHeads (each key/value head serves a group of query heads): got numHeads = {numHeads}, numKVHeads = {numKVHeads}.", nameof(numKVHeads));
-        if (!(dropout >= 0 && dropout < 1))
-            throw new ArgumentOutOfRangeException(nameof(dropout), dropout, $"dropout must be in [0, 1), got {dropout}.");
-        int hd = embedDim / numHeads;
-        if (rotary is not null && rotary.HeadDim != hd)
-            throw new ArgumentException($"rotary must rotate vectors of the head width {hd} (embedDim / numHeads), got HeadDim = {rotary.HeadDim}.", nameof(rotary));
+        int hd = GroupedHeads.HeadDim(embedDim, numHeads, numKVHeads, dropout, rotary, nameof(embedDim), nameof(numHeads), nameof(numKVHeads));
         rng ??= Rng.Default;
         (EmbedDim, NumHeads, NumKVHeads, HeadDim, Dropout, Rotary) = (embedDim, numHeads, numKVHeads, hd, dropout, rotary);
         QProj = RegisterModule("q_proj", new Linear<T>(embedDim, numHeads * hd, bias, rng));
@@ -222,12 +211,7 @@ public sealed class GroupedQueryAttention<T> : Module<T> where T : unmanaged, IB
         CheckInput(input);
         int b = input.Rank == 3 ? (int)input.Lengths[0] : 1, l = (int)input.Lengths[^2], rows = b * l;
         int e = EmbedDim, hd = HeadDim, h = NumHeads, g = NumKVHeads, qw = h * hd, kw = g * hd;
-        if (cache is not null)
-        {
-            if (cache.Batch != b || cache.NumKVHeads != g || cache.HeadDim != hd)
-                throw new ArgumentException($"cache must be for batch {b}, {g} key/value heads of width {hd} (CreateCache), got batch {cache.Batch}, {cache.NumKVHeads} heads of width {cache.HeadDim}.", nameof(cache));
-            cache.CheckRoom(l, nameof(cache));
-        }
+        if (cache is not null) GroupedHeads.CheckCache(cache, b, g, hd, l);
         int offset = cache?.Length ?? 0, keys = offset + l;
         var engine = ws.Engine;
         Span<nint> shape = stackalloc nint[4];
@@ -254,28 +238,17 @@ public sealed class GroupedQueryAttention<T> : Module<T> where T : unmanaged, IB
             engine.KLayout = HeadLayout.Dense(g, l, hd);
         }
         (engine.V, engine.VLayout) = (v, HeadLayout.Sequence(true, b, l, kw, hd));
-        if (cache is not null)
-        {
-            // Append this step's keys and values, then attend over everything cached.
-            CopyHeads(engine.K.AsReadOnlySpan(), engine.KLayout, cache.Keys.AsSpan(), cache.Layout, b, g, l, offset);
-            CopyHeads(v.AsReadOnlySpan(), engine.VLayout, cache.Values.AsSpan(), cache.Layout, b, g, l, offset);
-            (engine.K, engine.V, engine.KLayout, engine.VLayout) = (cache.Keys, cache.Values, cache.Layout, cache.Layout);
-        }
 
-        (engine.Batch, engine.Heads, engine.KvHeads) = (b, h, g);
-        (engine.Lq, engine.Lk, engine.Dk, engine.Dv) = (l, keys, hd, hd);
-        engine.Scale = T.One / T.Sqrt(T.CreateTruncating(hd));
-        engine.Structure = isCausal ? StructuralMask.Create(l, keys, true, CausalAlignment.BottomRight, null, keys) : StructuralMask.None(keys);
-        engine.Mask1 = engine.Mask2 = default;
+        MaskView<T> mask = default;
         if (attnMask is { } m)
         {
             Span<int> lead = stackalloc int[input.Rank - 1];
             if (input.Rank == 3) (lead[0], lead[1]) = (b, h);
             else lead[0] = h;
-            engine.Mask1 = MaskView<T>.Broadcast(m, lead, l, keys, nameof(attnMask));
+            mask = MaskView<T>.Broadcast(m, lead, l, keys, nameof(attnMask));
         }
-        engine.DropoutP = dropout ? Dropout : 0;
-        engine.DropoutSeed = dropout ? DropoutRng.NextUInt64() : 0;
+        // Append this step's keys and values to the cache (then attend over everything cached); sizes, mask, dropout.
+        GroupedHeads.Prepare(engine, cache, b, h, g, l, hd, isCausal, mask, dropout ? Dropout : 0, DropoutRng);
         engine.O = ws.Context.Get(Rows(shape, rows, qw));
         engine.OLayout = HeadLayout.Sequence(true, b, l, qw, hd);
         engine.Forward(false, default);

@@ -28,7 +28,7 @@ namespace NeuralPrimitives;
 /// but does not write the weight, unlike PyTorch's eval-mode forward which renormalises in place).
 /// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class Embedding<T> : Module<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+public sealed class Embedding<T> : EmbeddingTable<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
     private readonly TensorBuffer<T> _output = new();
     private nint[]? _outputShape;
@@ -47,26 +47,10 @@ public sealed class Embedding<T> : Module<T> where T : unmanaged, IBinaryFloatin
     /// <param name="rng">Random source for initialisation; <see cref="Rng.Default"/> when null.</param>
     public Embedding(int numEmbeddings, int embeddingDim, int? paddingIdx = null, double? maxNorm = null, double normType = 2,
         bool scaleGradByFreq = false, bool sparse = false, Rng? rng = null)
-        : this(numEmbeddings, embeddingDim, paddingIdx, maxNorm, normType, scaleGradByFreq, sparse)
-    {
-        Init.Normal(Weight, rng ?? Rng.Default);
-        if (PaddingIdx is int p) Weight.Data.AsSpan(p * embeddingDim, embeddingDim).Clear();
-    }
+        : this(numEmbeddings, embeddingDim, paddingIdx, maxNorm, normType, scaleGradByFreq, sparse) => ResetParameters(rng);
 
     private Embedding(int numEmbeddings, int embeddingDim, int? paddingIdx, double? maxNorm, double normType, bool scaleGradByFreq, bool sparse)
-    {
-        EmbeddingOps.ValidateTableSize(numEmbeddings, embeddingDim);
-        EmbeddingOps.ValidateNorm(maxNorm, normType);
-        NumEmbeddings = numEmbeddings;
-        EmbeddingDim = embeddingDim;
-        PaddingIdx = EmbeddingOps.NormalisePaddingIdx(paddingIdx, numEmbeddings);
-        MaxNorm = maxNorm;
-        NormType = normType;
-        ScaleGradByFreq = scaleGradByFreq;
-        Sparse = sparse;
-        Weight = new Parameter<T>("weight", numEmbeddings, embeddingDim);
-        if (sparse) Weight.UseSparseGrad();
-    }
+        : base(numEmbeddings, embeddingDim, paddingIdx, maxNorm, normType, sparse) => ScaleGradByFreq = scaleGradByFreq;
 
     /// <summary>
     /// Creates an embedding whose weight is a copy of <paramref name="embeddings"/> [V, D] (PyTorch's
@@ -91,38 +75,11 @@ public sealed class Embedding<T> : Module<T> where T : unmanaged, IBinaryFloatin
         return e;
     }
 
-    /// <summary>Number of rows V.</summary>
-    public int NumEmbeddings { get; }
-
-    /// <summary>Vector size D.</summary>
-    public int EmbeddingDim { get; }
-
-    /// <summary>The padding row (normalised to [0, V)), or null.</summary>
-    public int? PaddingIdx { get; }
-
-    /// <summary>The max-norm bound, or null.</summary>
-    public double? MaxNorm { get; }
-
-    /// <summary>The p of the p-norm used with <see cref="MaxNorm"/>.</summary>
-    public double NormType { get; }
-
     /// <summary>Whether gradients are scaled by inverse mini-batch frequency.</summary>
     public bool ScaleGradByFreq { get; }
 
-    /// <summary>Whether the weight gradient is row-sparse (<see cref="Parameter{T}.SparseGrad"/>).</summary>
-    public bool Sparse { get; }
-
-    /// <summary>The table [V, D].</summary>
-    public Parameter<T> Weight { get; }
-
-    /// <inheritdoc />
-    protected override IEnumerable<Parameter<T>> OwnParameters()
-    {
-        yield return Weight;
-    }
-
     /// <summary>
-    /// Training forward: looks up the rows (renormalising them in place first when <see cref="MaxNorm"/> is set)
+    /// Training forward: looks up the rows (renormalising them in place first when <see cref="EmbeddingTable{T}.MaxNorm"/> is set)
     /// and remembers the indices for <see cref="Backward"/>. Returns a module-owned [..., D] tensor valid until the next call.
     /// </summary>
     /// <param name="indices">Indices of any shape, each in [0, V).</param>
@@ -131,7 +88,7 @@ public sealed class Embedding<T> : Module<T> where T : unmanaged, IBinaryFloatin
     {
         using var pass = BeginForward();
         var idx = CheckIndices(indices);
-        if (MaxNorm is double m) EmbeddingOps.RenormRows<T>(Weight.Data, EmbeddingDim, idx, m, NormType);
+        RenormLookedUpRows(idx);
         var output = _output.Get(EmbeddingOps.ShapeWithLast(ref _outputShape, indices.Lengths, EmbeddingDim));
         RowGather.Run<T>(Weight.Data, idx, EmbeddingDim, output.AsSpan());
         idx.CopyTo(EmbeddingOps.IntBuffer(ref _indices, idx.Length));

@@ -39,7 +39,7 @@ public enum EmbeddingBagMode
 /// it reduces the renormalised rows without storing them).
 /// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+public sealed class EmbeddingBag<T> : EmbeddingTable<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
     private readonly TensorBuffer<T> _output = new();
     private readonly TensorBuffer<T> _dWeights = new();
@@ -62,56 +62,19 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
     /// <param name="rng">Random source for initialisation; <see cref="Rng.Default"/> when null.</param>
     public EmbeddingBag(int numEmbeddings, int embeddingDim, EmbeddingBagMode mode = EmbeddingBagMode.Mean, int? paddingIdx = null,
         double? maxNorm = null, double normType = 2, bool sparse = false, bool includeLastOffset = false, Rng? rng = null)
+        : base(numEmbeddings, embeddingDim, paddingIdx, maxNorm, normType, sparse)
     {
-        EmbeddingOps.ValidateTableSize(numEmbeddings, embeddingDim);
-        EmbeddingOps.ValidateNorm(maxNorm, normType);
         if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode), mode, $"mode must be Sum, Mean or Max, got {mode}.");
-        NumEmbeddings = numEmbeddings;
-        EmbeddingDim = embeddingDim;
         Mode = mode;
-        PaddingIdx = EmbeddingOps.NormalisePaddingIdx(paddingIdx, numEmbeddings);
-        MaxNorm = maxNorm;
-        NormType = normType;
-        Sparse = sparse;
         IncludeLastOffset = includeLastOffset;
-        Weight = new Parameter<T>("weight", numEmbeddings, embeddingDim);
-        if (sparse) Weight.UseSparseGrad();
-        Init.Normal(Weight, rng ?? Rng.Default);
-        if (PaddingIdx is int p) Weight.Data.AsSpan(p * embeddingDim, embeddingDim).Clear();
+        ResetParameters(rng);
     }
-
-    /// <summary>Number of rows V.</summary>
-    public int NumEmbeddings { get; }
-
-    /// <summary>Vector size D.</summary>
-    public int EmbeddingDim { get; }
 
     /// <summary>The reduction.</summary>
     public EmbeddingBagMode Mode { get; }
 
-    /// <summary>The padding index (normalised to [0, V)), or null.</summary>
-    public int? PaddingIdx { get; }
-
-    /// <summary>The max-norm bound, or null.</summary>
-    public double? MaxNorm { get; }
-
-    /// <summary>p of the p-norm used with <see cref="MaxNorm"/>.</summary>
-    public double NormType { get; }
-
-    /// <summary>Whether the weight gradient is row-sparse.</summary>
-    public bool Sparse { get; }
-
     /// <summary>Whether offsets carry a final entry ending the last bag.</summary>
     public bool IncludeLastOffset { get; }
-
-    /// <summary>The table [V, D].</summary>
-    public Parameter<T> Weight { get; }
-
-    /// <inheritdoc />
-    protected override IEnumerable<Parameter<T>> OwnParameters()
-    {
-        yield return Weight;
-    }
 
     /// <summary>
     /// Training forward: reduces each bag to one vector and remembers what <see cref="Backward"/> needs.
@@ -126,7 +89,7 @@ public sealed class EmbeddingBag<T> : Module<T> where T : unmanaged, IBinaryFloa
         using var pass = BeginForward();
         int bags = Validate(input, offsets, perSampleWeights, ref _bounds);
         var idx = input.AsReadOnlySpan();
-        if (MaxNorm is double m) EmbeddingOps.RenormRows<T>(Weight.Data, EmbeddingDim, idx, m, NormType);
+        RenormLookedUpRows(idx);
         var output = _output.Get(EmbeddingOps.ShapeWithLast(ref _outputShape, [bags], EmbeddingDim));
         ReadOnlySpan<T> a = perSampleWeights is null ? default : perSampleWeights.AsReadOnlySpan();
         var argMax = Mode == EmbeddingBagMode.Max ? EmbeddingOps.IntBuffer(ref _argMax, bags * EmbeddingDim) : default;

@@ -54,19 +54,8 @@ public sealed class GptAttention<T> : Module<T>, ILayer<T> where T : unmanaged, 
     /// <param name="rng">Random source for initialisation and dropout; <see cref="Rng.Default"/> when null.</param>
     public GptAttention(int nEmbd, int nHead, int nKVHead, int nLayer, bool bias = true, double dropout = 0, RotaryEmbedding<T>? rotary = null, Rng? rng = null)
     {
-        Guard.Positive(nEmbd);
-        Guard.Positive(nHead);
-        Guard.Positive(nKVHead);
         Guard.Positive(nLayer);
-        if (nEmbd % nHead != 0)
-            throw new ArgumentException($"nEmbd must be divisible by nHead (each head has width nEmbd/nHead): got nEmbd = {nEmbd}, nHead = {nHead}.", nameof(nEmbd));
-        if (nHead % nKVHead != 0)
-            throw new ArgumentException($"nHead must be a multiple of nKVHead: got nHead = {nHead}, nKVHead = {nKVHead}.", nameof(nKVHead));
-        if (!(dropout >= 0 && dropout < 1))
-            throw new ArgumentOutOfRangeException(nameof(dropout), dropout, $"dropout must be in [0, 1), got {dropout}.");
-        int hd = nEmbd / nHead;
-        if (rotary is not null && rotary.HeadDim != hd)
-            throw new ArgumentException($"rotary must rotate vectors of the head width {hd} (nEmbd / nHead), got HeadDim = {rotary.HeadDim}.", nameof(rotary));
+        int hd = GroupedHeads.HeadDim(nEmbd, nHead, nKVHead, dropout, rotary, nameof(nEmbd), nameof(nHead), nameof(nKVHead));
         rng ??= Rng.Default;
         (NEmbd, NHead, NKVHead, HeadDim, Dropout, Rotary) = (nEmbd, nHead, nKVHead, hd, dropout, rotary);
         CAttn = RegisterModule("c_attn", new Linear<T>(nEmbd, (nHead + 2 * nKVHead) * hd, bias, rng));
@@ -171,12 +160,7 @@ public sealed class GptAttention<T> : Module<T>, ILayer<T> where T : unmanaged, 
     public Tensor<T> Infer(Tensor<T> input, KvCache<T>? cache, Tensor<T>? weights = null)
     {
         var (b, l) = CheckInput(input, nameof(input));
-        if (cache is not null)
-        {
-            if (cache.Batch != b || cache.NumKVHeads != NKVHead || cache.HeadDim != HeadDim)
-                throw new ArgumentException($"cache must be for batch {b}, {NKVHead} key/value heads of width {HeadDim} (CreateCache), got batch {cache.Batch}, {cache.NumKVHeads} heads of width {cache.HeadDim}.", nameof(cache));
-            cache.CheckRoom(l, nameof(cache));
-        }
+        if (cache is not null) GroupedHeads.CheckCache(cache, b, NKVHead, HeadDim, l);
         if (weights is not null)
         {
             ReadOnlySpan<nint> expected = [b, NHead, l, (cache?.Length ?? 0) + l];
@@ -227,19 +211,7 @@ public sealed class GptAttention<T> : Module<T>, ILayer<T> where T : unmanaged, 
             engine.KLayout = HeadLayout.Dense(g, l, hd);
         }
         (engine.V, engine.VLayout) = (qkv, Packed(b, l, qw + kw));
-        if (cache is not null)
-        {
-            CopyHeads(engine.K.AsReadOnlySpan(), engine.KLayout, cache.Keys.AsSpan(), cache.Layout, b, g, l, offset);
-            CopyHeads(qkv.AsReadOnlySpan(), engine.VLayout, cache.Values.AsSpan(), cache.Layout, b, g, l, offset);
-            (engine.K, engine.V, engine.KLayout, engine.VLayout) = (cache.Keys, cache.Values, cache.Layout, cache.Layout);
-        }
-        (engine.Batch, engine.Heads, engine.KvHeads) = (b, h, g);
-        (engine.Lq, engine.Lk, engine.Dk, engine.Dv) = (l, keys, hd, hd);
-        engine.Scale = T.One / T.Sqrt(T.CreateTruncating(hd));
-        engine.Structure = StructuralMask.Create(l, keys, true, CausalAlignment.BottomRight, null, keys);
-        engine.Mask1 = engine.Mask2 = default;
-        engine.DropoutP = dropout ? Dropout : 0;
-        engine.DropoutSeed = dropout ? DropoutRng.NextUInt64() : 0;
+        GroupedHeads.Prepare(engine, cache, b, h, g, l, hd, isCausal: true, default, dropout ? Dropout : 0, DropoutRng);   // the cache append, sizes, causal structure
         (shape[0], shape[1], shape[2]) = (b, l, qw);
         engine.O = ws.Context.Get(shape[..3]);
         engine.OLayout = HeadLayout.Sequence(true, b, l, qw, hd);

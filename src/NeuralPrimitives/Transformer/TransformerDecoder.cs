@@ -16,9 +16,8 @@ namespace NeuralPrimitives;
 /// A factory builds each layer (PyTorch deep-copies one). Forward/Backward belong to one thread at a time; <see cref="Infer"/> is thread-safe.
 /// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class TransformerDecoder<T> : Module<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+public sealed class TransformerDecoder<T> : TransformerStack<T, TransformerDecoderLayer<T>> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TransformerDecoderLayer<T>[] _layers;
     private readonly TensorBuffer<T> _dMemory = new();
 
     /// <summary>Builds <paramref name="numLayers"/> layers with <paramref name="decoderLayer"/> (called once per layer, with its index).</summary>
@@ -32,24 +31,7 @@ public sealed class TransformerDecoder<T> : Module<T> where T : unmanaged, IBina
     /// <param name="layers">The layers (at least one, each used once).</param>
     /// <param name="norm">The final norm, or null for none.</param>
     public TransformerDecoder(IEnumerable<TransformerDecoderLayer<T>> layers, NormalizationLayer<T>? norm = null)
-    {
-        _layers = TransformerChecks.StackLayers(layers, l => (l.DModel, l.BatchFirst));
-        Layers = RegisterModule("layers", new ModuleList<T>(_layers));
-        if (norm is not null) Norm = RegisterModule("norm", norm);
-    }
-
-    /// <summary>The layers, child <c>layers</c>.</summary>
-    public ModuleList<T> Layers { get; }
-
-    /// <summary>Layer <paramref name="index"/>, typed.</summary>
-    /// <param name="index">0 ≤ index &lt; <see cref="NumLayers"/>.</param>
-    public TransformerDecoderLayer<T> Layer(int index) => _layers[index];
-
-    /// <summary>N.</summary>
-    public int NumLayers => _layers.Length;
-
-    /// <summary>The final norm, child <c>norm</c>, or null.</summary>
-    public NormalizationLayer<T>? Norm { get; }
+        : base(layers, norm) { }
 
     /// <summary>Training forward: every layer in order with the same memory and masks, then the final norm.</summary>
     /// <param name="tgt">[T, N, E] ([N, T, E] with batchFirst, [T, E] unbatched).</param>
@@ -66,7 +48,7 @@ public sealed class TransformerDecoder<T> : Module<T> where T : unmanaged, IBina
     {
         using var pass = BeginForward();
         var x = tgt;
-        foreach (var layer in _layers) x = layer.Forward(x, memory, tgtMask, memoryMask, tgtKeyPaddingMask, memoryKeyPaddingMask, tgtIsCausal, memoryIsCausal);
+        foreach (var layer in Stacked) x = layer.Forward(x, memory, tgtMask, memoryMask, tgtKeyPaddingMask, memoryKeyPaddingMask, tgtIsCausal, memoryIsCausal);
         if (Norm is not null) x = Norm.Forward(x);
         pass.Complete(x.AsReadOnlySpan(), "output");
         return x;
@@ -85,7 +67,7 @@ public sealed class TransformerDecoder<T> : Module<T> where T : unmanaged, IBina
         Tensor<bool>? tgtKeyPaddingMask = null, Tensor<bool>? memoryKeyPaddingMask = null, bool tgtIsCausal = false, bool memoryIsCausal = false)
     {
         var x = tgt;
-        foreach (var layer in _layers) x = layer.Infer(x, memory, tgtMask, memoryMask, tgtKeyPaddingMask, memoryKeyPaddingMask, tgtIsCausal, memoryIsCausal);
+        foreach (var layer in Stacked) x = layer.Infer(x, memory, tgtMask, memoryMask, tgtKeyPaddingMask, memoryKeyPaddingMask, tgtIsCausal, memoryIsCausal);
         return Norm is null ? x : Norm.Infer(x);
     }
 
@@ -97,9 +79,9 @@ public sealed class TransformerDecoder<T> : Module<T> where T : unmanaged, IBina
         using var pass = BeginBackward();
         var d = Norm is null ? dOutput : Norm.Backward(dOutput);
         Tensor<T>? dMemory = null;
-        for (int i = _layers.Length - 1; i >= 0; i--)
+        for (int i = Stacked.Length - 1; i >= 0; i--)
         {
-            var g = _layers[i].Backward(d);
+            var g = Stacked[i].Backward(d);
             d = g.DTgt;
             if (dMemory is null)
             {

@@ -50,7 +50,7 @@ public readonly record struct TransformerDecoderGradients<T>(Tensor<T> DTgt, Ten
 /// call, and the inputs are kept by reference until Backward. <see cref="Infer"/> is thread-safe and returns a new tensor.</para>
 /// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class TransformerDecoderLayer<T> : Module<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+public sealed class TransformerDecoderLayer<T> : TransformerLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
     private readonly TensorBuffer<T> _sum1 = new(), _sum2 = new(), _sum3 = new(), _dSum2 = new(), _dSum1 = new(), _dTgt = new();
     private Tensor<T>? _tgt, _memory;
@@ -69,58 +69,15 @@ public sealed class TransformerDecoderLayer<T> : Module<T> where T : unmanaged, 
     public TransformerDecoderLayer(int dModel, int nhead, int dimFeedforward = 2048, double dropout = 0.1,
         FeedForwardActivation activation = FeedForwardActivation.Relu, double layerNormEps = 1e-5, bool batchFirst = false,
         bool normFirst = false, bool bias = true, Rng? rng = null)
-    {
-        TransformerChecks.Layer(dModel, nhead, dimFeedforward, dropout);
-        rng ??= Rng.Default;
-        (DModel, NHead, BatchFirst, NormFirst) = (dModel, nhead, batchFirst, normFirst);
         // PyTorch's state_dict order: self_attn, multihead_attn, linear1, dropout, linear2, norm1..norm3, dropout1..dropout3.
-        SelfAttn = RegisterModule("self_attn", new MultiheadAttention<T>(dModel, nhead, dropout, bias, batchFirst: batchFirst, rng: rng));
-        MultiheadAttn = RegisterModule("multihead_attn", new MultiheadAttention<T>(dModel, nhead, dropout, bias, batchFirst: batchFirst, rng: rng));
-        FeedForward = new FeedForward<T>(dModel, dimFeedforward, activation, dropout, bias, new Rng(rng.NextUInt64()));
-        foreach (var (name, child) in FeedForward.NamedChildren()) RegisterModule(name, child);
-        Norm1 = RegisterModule("norm1", new LayerNorm<T>(dModel, layerNormEps, bias: bias));
-        Norm2 = RegisterModule("norm2", new LayerNorm<T>(dModel, layerNormEps, bias: bias));
-        Norm3 = RegisterModule("norm3", new LayerNorm<T>(dModel, layerNormEps, bias: bias));
-        Dropout1 = RegisterModule("dropout1", new Dropout<T>(dropout, new Rng(rng.NextUInt64())));
-        Dropout2 = RegisterModule("dropout2", new Dropout<T>(dropout, new Rng(rng.NextUInt64())));
-        Dropout3 = RegisterModule("dropout3", new Dropout<T>(dropout, new Rng(rng.NextUInt64())));
-    }
-
-    /// <summary>E.</summary>
-    public int DModel { get; }
-
-    /// <summary>H.</summary>
-    public int NHead { get; }
-
-    /// <summary>Whether sequences are [N, ·, E].</summary>
-    public bool BatchFirst { get; }
-
-    /// <summary>Whether the layer is pre-norm.</summary>
-    public bool NormFirst { get; }
-
-    /// <summary>The masked self-attention over the target, <c>self_attn</c>.</summary>
-    public MultiheadAttention<T> SelfAttn { get; }
+        : base(dModel, nhead, dimFeedforward, dropout, activation, layerNormEps, batchFirst, normFirst, bias, rng, crossAttention: true) =>
+        (MultiheadAttn, Norm3, Dropout3) = CrossSublayer!.Value;
 
     /// <summary>The cross-attention from the target to the memory, <c>multihead_attn</c>.</summary>
     public MultiheadAttention<T> MultiheadAttn { get; }
 
-    /// <summary>The feed-forward network; its children <c>linear1</c>, <c>dropout</c>, <c>linear2</c> are registered as this layer's own.</summary>
-    public FeedForward<T> FeedForward { get; }
-
-    /// <summary><c>norm1</c>, around the self-attention.</summary>
-    public LayerNorm<T> Norm1 { get; }
-
-    /// <summary><c>norm2</c>, around the cross-attention.</summary>
-    public LayerNorm<T> Norm2 { get; }
-
     /// <summary><c>norm3</c>, around the feed-forward network.</summary>
     public LayerNorm<T> Norm3 { get; }
-
-    /// <summary><c>dropout1</c>, on the self-attention's output.</summary>
-    public Dropout<T> Dropout1 { get; }
-
-    /// <summary><c>dropout2</c>, on the cross-attention's output.</summary>
-    public Dropout<T> Dropout2 { get; }
 
     /// <summary><c>dropout3</c>, on the feed-forward network's output.</summary>
     public Dropout<T> Dropout3 { get; }
@@ -188,15 +145,11 @@ public sealed class TransformerDecoderLayer<T> : Module<T> where T : unmanaged, 
 
     /// <summary>SA(x) = self_attn(x, x, x) with the target's masks.</summary>
     private Tensor<T> SelfAttention(Tensor<T> x, in DecoderMasks<T> m, bool training) =>
-        (training
-            ? SelfAttn.Forward(x, x, x, m.TgtKeyPadding, needWeights: false, attnMask: m.Tgt, isCausal: m.TgtIsCausal)
-            : SelfAttn.Infer(x, x, x, m.TgtKeyPadding, needWeights: false, attnMask: m.Tgt, isCausal: m.TgtIsCausal)).Output;
+        Attend(SelfAttn, x, x, m.Tgt, m.TgtKeyPadding, m.TgtIsCausal, training);
 
     /// <summary>CA(x, m) = multihead_attn(x, m, m): the target queries the memory (the memory is both key and value).</summary>
     private Tensor<T> CrossAttention(Tensor<T> x, Tensor<T> memory, in DecoderMasks<T> m, bool training) =>
-        (training
-            ? MultiheadAttn.Forward(x, memory, memory, m.MemoryKeyPadding, needWeights: false, attnMask: m.Memory, isCausal: m.MemoryIsCausal)
-            : MultiheadAttn.Infer(x, memory, memory, m.MemoryKeyPadding, needWeights: false, attnMask: m.Memory, isCausal: m.MemoryIsCausal)).Output;
+        Attend(MultiheadAttn, x, memory, m.Memory, m.MemoryKeyPadding, m.MemoryIsCausal, training);
 
     /// <summary>Backward of the last <see cref="Forward"/>: accumulates every parameter gradient and returns ∂L/∂tgt and ∂L/∂memory (module-owned).</summary>
     /// <param name="dOutput">∂L/∂output, shaped like tgt.</param>

@@ -19,9 +19,8 @@ namespace NeuralPrimitives;
 /// Forward/Backward belong to one thread at a time; <see cref="Infer"/> is thread-safe.
 /// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class TransformerEncoder<T> : Module<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+public sealed class TransformerEncoder<T> : TransformerStack<T, TransformerEncoderLayer<T>> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    private readonly TransformerEncoderLayer<T>[] _layers;
 
     /// <summary>Builds <paramref name="numLayers"/> layers with <paramref name="encoderLayer"/> (called once per layer, with its index).</summary>
     /// <param name="encoderLayer">Makes layer i, e.g. <c>_ =&gt; new TransformerEncoderLayer&lt;float&gt;(512, 8)</c>.</param>
@@ -34,24 +33,7 @@ public sealed class TransformerEncoder<T> : Module<T> where T : unmanaged, IBina
     /// <param name="layers">The layers (at least one, each used once).</param>
     /// <param name="norm">The final norm, or null for none.</param>
     public TransformerEncoder(IEnumerable<TransformerEncoderLayer<T>> layers, NormalizationLayer<T>? norm = null)
-    {
-        _layers = TransformerChecks.StackLayers(layers, l => (l.DModel, l.BatchFirst));
-        Layers = RegisterModule("layers", new ModuleList<T>(_layers));
-        if (norm is not null) Norm = RegisterModule("norm", norm);
-    }
-
-    /// <summary>The layers, child <c>layers</c>.</summary>
-    public ModuleList<T> Layers { get; }
-
-    /// <summary>Layer <paramref name="index"/>, typed.</summary>
-    /// <param name="index">0 ≤ index &lt; <see cref="NumLayers"/>.</param>
-    public TransformerEncoderLayer<T> Layer(int index) => _layers[index];
-
-    /// <summary>N.</summary>
-    public int NumLayers => _layers.Length;
-
-    /// <summary>The final norm, child <c>norm</c>, or null.</summary>
-    public NormalizationLayer<T>? Norm { get; }
+        : base(layers, norm) { }
 
     /// <summary>Training forward: every layer in order with the same masks, then the final norm.</summary>
     /// <param name="src">[S, N, E] ([N, S, E] with batchFirst, [S, E] unbatched).</param>
@@ -64,7 +46,7 @@ public sealed class TransformerEncoder<T> : Module<T> where T : unmanaged, IBina
         using var pass = BeginForward();
         Check(src, mask, srcKeyPaddingMask);
         var x = src;
-        foreach (var layer in _layers) x = layer.Forward(x, mask, srcKeyPaddingMask, isCausal);
+        foreach (var layer in Stacked) x = layer.Forward(x, mask, srcKeyPaddingMask, isCausal);
         if (Norm is not null) x = Norm.Forward(x);
         pass.Complete(x.AsReadOnlySpan(), "output");
         return x;
@@ -79,14 +61,14 @@ public sealed class TransformerEncoder<T> : Module<T> where T : unmanaged, IBina
     {
         Check(src, mask, srcKeyPaddingMask);
         var x = src;
-        foreach (var layer in _layers) x = layer.Infer(x, mask, srcKeyPaddingMask, isCausal);
+        foreach (var layer in Stacked) x = layer.Infer(x, mask, srcKeyPaddingMask, isCausal);
         return Norm is null ? x : Norm.Infer(x);
     }
 
     /// <summary>The checks of the first layer, in this method's parameter names (PyTorch's <c>mask</c> is the layers' srcMask).</summary>
     private void Check(Tensor<T> src, AttentionMask<T>? mask, Tensor<bool>? srcKeyPaddingMask)
     {
-        var first = _layers[0];
+        var first = Stacked[0];
         var size = TransformerChecks.Sequence(src, first.DModel, first.BatchFirst, nameof(src));
         TransformerChecks.Mask(mask, size.Batch, first.NHead, size.Length, size.Length, nameof(mask));
         TransformerChecks.KeyPadding(srcKeyPaddingMask, size, nameof(srcKeyPaddingMask));
@@ -98,7 +80,7 @@ public sealed class TransformerEncoder<T> : Module<T> where T : unmanaged, IBina
     {
         using var pass = BeginBackward();
         var d = Norm is null ? dOutput : Norm.Backward(dOutput);
-        for (int i = _layers.Length - 1; i >= 0; i--) d = _layers[i].Backward(d);
+        for (int i = Stacked.Length - 1; i >= 0; i--) d = Stacked[i].Backward(d);
         pass.Complete(d.AsReadOnlySpan(), "dSrc");
         return d;
     }

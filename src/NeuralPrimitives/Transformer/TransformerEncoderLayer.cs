@@ -43,7 +43,7 @@ namespace NeuralPrimitives;
 /// <para>A query row whose every key is masked gives zeros from the attention (PyTorch gives NaN).</para>
 /// </remarks>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class TransformerEncoderLayer<T> : Module<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+public sealed class TransformerEncoderLayer<T> : TransformerLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
     private readonly TensorBuffer<T> _sum1 = new(), _sum2 = new(), _dSum1 = new(), _dSrc = new();
     private Tensor<T>? _src;
@@ -62,49 +62,8 @@ public sealed class TransformerEncoderLayer<T> : Module<T> where T : unmanaged, 
     public TransformerEncoderLayer(int dModel, int nhead, int dimFeedforward = 2048, double dropout = 0.1,
         FeedForwardActivation activation = FeedForwardActivation.Relu, double layerNormEps = 1e-5, bool batchFirst = false,
         bool normFirst = false, bool bias = true, Rng? rng = null)
-    {
-        TransformerChecks.Layer(dModel, nhead, dimFeedforward, dropout);
-        rng ??= Rng.Default;
-        (DModel, NHead, BatchFirst, NormFirst) = (dModel, nhead, batchFirst, normFirst);
         // Registration order is PyTorch's state_dict order: self_attn, linear1, dropout, linear2, norm1, norm2, dropout1, dropout2.
-        SelfAttn = RegisterModule("self_attn", new MultiheadAttention<T>(dModel, nhead, dropout, bias, batchFirst: batchFirst, rng: rng));
-        FeedForward = new FeedForward<T>(dModel, dimFeedforward, activation, dropout, bias, new Rng(rng.NextUInt64()));
-        foreach (var (name, child) in FeedForward.NamedChildren()) RegisterModule(name, child);
-        Norm1 = RegisterModule("norm1", new LayerNorm<T>(dModel, layerNormEps, bias: bias));
-        Norm2 = RegisterModule("norm2", new LayerNorm<T>(dModel, layerNormEps, bias: bias));
-        Dropout1 = RegisterModule("dropout1", new Dropout<T>(dropout, new Rng(rng.NextUInt64())));
-        Dropout2 = RegisterModule("dropout2", new Dropout<T>(dropout, new Rng(rng.NextUInt64())));
-    }
-
-    /// <summary>E.</summary>
-    public int DModel { get; }
-
-    /// <summary>H.</summary>
-    public int NHead { get; }
-
-    /// <summary>Whether sequences are [N, S, E].</summary>
-    public bool BatchFirst { get; }
-
-    /// <summary>Whether the layer is pre-norm (LayerNorm before each sublayer).</summary>
-    public bool NormFirst { get; }
-
-    /// <summary>The self-attention <c>self_attn</c>.</summary>
-    public MultiheadAttention<T> SelfAttn { get; }
-
-    /// <summary>The feed-forward network; its children <c>linear1</c>, <c>dropout</c>, <c>linear2</c> are registered as this layer's own (PyTorch's keys).</summary>
-    public FeedForward<T> FeedForward { get; }
-
-    /// <summary><c>norm1</c>, around the self-attention sublayer.</summary>
-    public LayerNorm<T> Norm1 { get; }
-
-    /// <summary><c>norm2</c>, around the feed-forward sublayer.</summary>
-    public LayerNorm<T> Norm2 { get; }
-
-    /// <summary><c>dropout1</c>, on the self-attention's output.</summary>
-    public Dropout<T> Dropout1 { get; }
-
-    /// <summary><c>dropout2</c>, on the feed-forward network's output.</summary>
-    public Dropout<T> Dropout2 { get; }
+        : base(dModel, nhead, dimFeedforward, dropout, activation, layerNormEps, batchFirst, normFirst, bias, rng, crossAttention: false) { }
 
     /// <summary>Training forward (PyTorch's <c>forward(src, src_mask, src_key_padding_mask, is_causal)</c>).</summary>
     /// <param name="src">[S, N, E] ([N, S, E] with batchFirst, [S, E] unbatched).</param>
@@ -155,9 +114,7 @@ public sealed class TransformerEncoderLayer<T> : Module<T> where T : unmanaged, 
 
     /// <summary>SA(x) = self_attn(x, x, x): one tensor as query, key and value (one packed projection GEMM).</summary>
     private Tensor<T> SelfAttention(Tensor<T> x, AttentionMask<T>? mask, Tensor<bool>? keyPadding, bool isCausal, bool training) =>
-        (training
-            ? SelfAttn.Forward(x, x, x, keyPadding, needWeights: false, attnMask: mask, isCausal: isCausal)
-            : SelfAttn.Infer(x, x, x, keyPadding, needWeights: false, attnMask: mask, isCausal: isCausal)).Output;
+        Attend(SelfAttn, x, x, mask, keyPadding, isCausal, training);
 
     /// <summary>Backward of the last <see cref="Forward"/>: accumulates every parameter gradient and returns ∂L/∂src (module-owned).</summary>
     /// <param name="dOutput">∂L/∂output, shaped like src.</param>
