@@ -3,6 +3,8 @@
 // nn.LogSoftmax(-1)). The equations live with the kernels; these classes only cache the
 // tensor that backward needs (the input, or the output where that is cheaper). An empty tensor
 // (a zero anywhere in its shape, e.g. [2, 0]) gives an empty result, as in PyTorch.
+// ReLU, Tanh, Sigmoid and SiLU are each just their pair of kernels (ElementwiseLayer); GELU adds its
+// approximation option, Softmax and LogSoftmax work on rows of the last dimension.
 namespace NeuralPrimitives;
 
 /// <summary>
@@ -71,53 +73,55 @@ public abstract class FunctionLayer<T> : Module<T>, ILayer<T> where T : unmanage
     }
 }
 
+/// <summary>
+/// Base of the element-wise activations without options (<see cref="Relu{T}"/>, <see cref="Tanh{T}"/>, <see cref="Sigmoid{T}"/>,
+/// <see cref="Silu{T}"/>): a kernel pair of <see cref="Activations"/>, y = f(x) and its backward, which reads the input x or
+/// the output y.
+/// </summary>
+/// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
+public abstract class ElementwiseLayer<T> : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly Kernel _apply;
+    private readonly DerivativeKernel _derivative;
+
+    /// <summary>y = f(x), element by element.</summary>
+    private protected delegate void Kernel(ReadOnlySpan<T> x, Span<T> y);
+
+    /// <summary>dx = f′ ⊙ dy, from the cached x or y (see <see cref="BackwardUsesOutput"/>).</summary>
+    private protected delegate void DerivativeKernel(ReadOnlySpan<T> cached, ReadOnlySpan<T> dy, Span<T> dx);
+
+    private protected ElementwiseLayer(Kernel apply, DerivativeKernel derivative, bool backwardUsesOutput)
+    {
+        _apply = apply;
+        _derivative = derivative;
+        BackwardUsesOutput = backwardUsesOutput;
+    }
+
+    /// <inheritdoc />
+    protected sealed override bool BackwardUsesOutput { get; }
+
+    /// <inheritdoc />
+    protected sealed override void Apply(ReadOnlySpan<T> x, Span<T> y, int lastDim) => _apply(x, y);
+
+    /// <inheritdoc />
+    protected sealed override void Derivative(ReadOnlySpan<T> cached, ReadOnlySpan<T> dy, Span<T> dx, int lastDim) => _derivative(cached, dy, dx);
+}
+
 /// <summary>ReLU: y = max(x, 0) (PyTorch's <c>nn.ReLU</c>).</summary>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class Relu<T> : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
-{
-    /// <inheritdoc />
-    protected override bool BackwardUsesOutput => false;
-    /// <inheritdoc />
-    protected override void Apply(ReadOnlySpan<T> x, Span<T> y, int lastDim) => Activations.Relu(x, y);
-    /// <inheritdoc />
-    protected override void Derivative(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int lastDim) => Activations.ReluBackward(x, dy, dx);
-}
+public sealed class Relu<T>() : ElementwiseLayer<T>(Activations.Relu, Activations.ReluBackward, backwardUsesOutput: false) where T : unmanaged, IBinaryFloatingPointIeee754<T>;
 
 /// <summary>Hyperbolic tangent (PyTorch's <c>nn.Tanh</c>).</summary>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class Tanh<T> : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
-{
-    /// <inheritdoc />
-    protected override bool BackwardUsesOutput => true;
-    /// <inheritdoc />
-    protected override void Apply(ReadOnlySpan<T> x, Span<T> y, int lastDim) => Activations.Tanh(x, y);
-    /// <inheritdoc />
-    protected override void Derivative(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int lastDim) => Activations.TanhBackward(y, dy, dx);
-}
+public sealed class Tanh<T>() : ElementwiseLayer<T>(Activations.Tanh, Activations.TanhBackward, backwardUsesOutput: true) where T : unmanaged, IBinaryFloatingPointIeee754<T>;
 
 /// <summary>Logistic sigmoid (PyTorch's <c>nn.Sigmoid</c>).</summary>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class Sigmoid<T> : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
-{
-    /// <inheritdoc />
-    protected override bool BackwardUsesOutput => true;
-    /// <inheritdoc />
-    protected override void Apply(ReadOnlySpan<T> x, Span<T> y, int lastDim) => Activations.Sigmoid(x, y);
-    /// <inheritdoc />
-    protected override void Derivative(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int lastDim) => Activations.SigmoidBackward(y, dy, dx);
-}
+public sealed class Sigmoid<T>() : ElementwiseLayer<T>(Activations.Sigmoid, Activations.SigmoidBackward, backwardUsesOutput: true) where T : unmanaged, IBinaryFloatingPointIeee754<T>;
 
 /// <summary>SiLU / swish: y = x·σ(x) (PyTorch's <c>nn.SiLU</c>).</summary>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>
-public sealed class Silu<T> : FunctionLayer<T> where T : unmanaged, IBinaryFloatingPointIeee754<T>
-{
-    /// <inheritdoc />
-    protected override bool BackwardUsesOutput => false;
-    /// <inheritdoc />
-    protected override void Apply(ReadOnlySpan<T> x, Span<T> y, int lastDim) => Activations.Silu(x, y);
-    /// <inheritdoc />
-    protected override void Derivative(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int lastDim) => Activations.SiluBackward(x, dy, dx);
-}
+public sealed class Silu<T>() : ElementwiseLayer<T>(Activations.Silu, Activations.SiluBackward, backwardUsesOutput: false) where T : unmanaged, IBinaryFloatingPointIeee754<T>;
 
 /// <summary>GELU, exact or tanh-approximated (PyTorch's <c>nn.GELU(approximate=...)</c>).</summary>
 /// <typeparam name="T"><c>float</c> or <c>double</c>.</typeparam>

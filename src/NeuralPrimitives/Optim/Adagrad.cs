@@ -107,18 +107,15 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IBinaryFloati
     /// <summary>The step's hyperparameters in <typeparamref name="T"/>.</summary>
     private readonly struct Coefficients
     {
-        public readonly T Sign, WeightDecay, Eps, NegClr;
-        public readonly bool HasWeightDecay;
+        public readonly GradientTerms<T> Terms;
+        public readonly T Eps, NegClr;
 
         public Coefficients(ParamGroup g, int groupIndex, long t)
         {
-            double wd = g.Value(Hyper.WeightDecay, groupIndex);
             double clr = g.Value(Hyper.Lr, groupIndex) / (1 + (t - 1) * g.Value(Hyper.LrDecay, groupIndex));
-            Sign = g.Flag(Hyper.Maximize, groupIndex) ? -T.One : T.One;
-            WeightDecay = T.CreateTruncating(wd);
+            Terms = new GradientTerms<T>(g, groupIndex, g.Value(Hyper.WeightDecay, groupIndex));
             Eps = T.CreateTruncating(g.Value(Hyper.Eps, groupIndex));
             NegClr = T.CreateTruncating(-clr);
-            HasWeightDecay = wd != 0;
         }
     }
 
@@ -131,9 +128,7 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IBinaryFloati
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly void Apply<TL>(int i) where TL : struct, ILane<TL, T>
         {
-            var theta = TL.Load(ref _p, i);
-            var g = TL.Broadcast(_c.Sign) * TL.Load(ref _g, i);
-            if (_c.HasWeightDecay) g += TL.Broadcast(_c.WeightDecay) * theta;
+            var g = _c.Terms.Gradient(ref _p, ref _g, i, out TL theta);
             var s = TL.Load(ref _s, i) + g * g;
             TL.Store(s, ref _s, i);
             TL.Store(theta + TL.Broadcast(_c.NegClr) * (g / (TL.Sqrt(s) + TL.Broadcast(_c.Eps))), ref _p, i);

@@ -132,18 +132,17 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPointIee
     /// <summary>The step's hyperparameters and bias corrections in <typeparamref name="T"/>.</summary>
     private readonly struct Coefficients
     {
-        public readonly T Sign, L2, Decay, Beta1, OneMinusBeta1, Beta2, OneMinusBeta2, Bc2Sqrt, Eps, NegStepSize;
-        public readonly bool HasL2, HasDecay, Amsgrad;
+        public readonly GradientTerms<T> Terms;
+        public readonly T Decay, Beta1, OneMinusBeta1, Beta2, OneMinusBeta2, Bc2Sqrt, Eps, NegStepSize;
+        public readonly bool HasDecay, Amsgrad;
 
         public Coefficients(ParamGroup g, int groupIndex, long t, bool decoupled, bool sparse)
         {
             double lr = g.Value(Hyper.Lr, groupIndex), wd = g.Value(Hyper.WeightDecay, groupIndex);
             double b1 = g.Value(Hyper.Beta1, groupIndex), b2 = g.Value(Hyper.Beta2, groupIndex);
             double bc1 = 1 - Math.Pow(b1, t), bc2 = 1 - Math.Pow(b2, t);
-            Sign = g.Flag(Hyper.Maximize, groupIndex) ? -T.One : T.One;
-            HasL2 = !decoupled && wd != 0;
+            Terms = new GradientTerms<T>(g, groupIndex, decoupled ? 0 : wd);
             HasDecay = decoupled;                 // PyTorch's AdamW multiplies by 1 − γλ even when λ = 0
-            L2 = T.CreateTruncating(wd);
             Decay = T.CreateTruncating(1 - lr * wd);
             Beta1 = T.CreateTruncating(b1);
             OneMinusBeta1 = T.CreateTruncating(1 - b1);
@@ -160,9 +159,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPointIee
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TL Gradient<TL>(in Coefficients c, ref T p, ref T grad, int i, out TL theta) where TL : struct, ILane<TL, T>
     {
-        theta = TL.Load(ref p, i);
-        var g = TL.Broadcast(c.Sign) * TL.Load(ref grad, i);
-        if (c.HasL2) g += TL.Broadcast(c.L2) * theta;
+        var g = c.Terms.Gradient(ref p, ref grad, i, out theta);
         if (c.HasDecay) theta *= TL.Broadcast(c.Decay);
         return g;
     }

@@ -106,20 +106,19 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IBinaryFloati
     /// <summary>The step's hyperparameters in <typeparamref name="T"/>.</summary>
     private readonly struct Coefficients
     {
-        public readonly T Sign, WeightDecay, Alpha, OneMinusAlpha, Eps, Momentum, NegLr;
-        public readonly bool HasWeightDecay, HasMomentum, Centered;
+        public readonly GradientTerms<T> Terms;
+        public readonly T Alpha, OneMinusAlpha, Eps, Momentum, NegLr;
+        public readonly bool HasMomentum, Centered;
 
         public Coefficients(ParamGroup g, int groupIndex)
         {
-            double alpha = g.Value(Hyper.Alpha, groupIndex), wd = g.Value(Hyper.WeightDecay, groupIndex), momentum = g.Value(Hyper.Momentum, groupIndex);
-            Sign = g.Flag(Hyper.Maximize, groupIndex) ? -T.One : T.One;
-            WeightDecay = T.CreateTruncating(wd);
+            double alpha = g.Value(Hyper.Alpha, groupIndex), momentum = g.Value(Hyper.Momentum, groupIndex);
+            Terms = new GradientTerms<T>(g, groupIndex, g.Value(Hyper.WeightDecay, groupIndex));
             Alpha = T.CreateTruncating(alpha);
             OneMinusAlpha = T.CreateTruncating(1 - alpha);
             Eps = T.CreateTruncating(g.Value(Hyper.Eps, groupIndex));
             Momentum = T.CreateTruncating(momentum);
             NegLr = T.CreateTruncating(-g.Value(Hyper.Lr, groupIndex));
-            HasWeightDecay = wd != 0;
             HasMomentum = momentum > 0;
             Centered = g.Flag(Hyper.Centered, groupIndex);
         }
@@ -134,9 +133,7 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IBinaryFloati
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly void Apply<TL>(int i) where TL : struct, ILane<TL, T>
         {
-            var theta = TL.Load(ref _p, i);
-            var g = TL.Broadcast(_c.Sign) * TL.Load(ref _g, i);
-            if (_c.HasWeightDecay) g += TL.Broadcast(_c.WeightDecay) * theta;
+            var g = _c.Terms.Gradient(ref _p, ref _g, i, out TL theta);
             var s = TL.Broadcast(_c.Alpha) * TL.Load(ref _s, i) + TL.Broadcast(_c.OneMinusAlpha) * g * g;
             TL.Store(s, ref _s, i);
             if (_c.Centered)

@@ -149,18 +149,17 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPo
     /// <summary>The step's hyperparameters in <typeparamref name="T"/>.</summary>
     private readonly struct Coefficients
     {
-        public readonly T NegLr, Sign, WeightDecay, Momentum, OneMinusDampening;
-        public readonly bool HasWeightDecay, HasMomentum, Nesterov, First;
+        public readonly GradientTerms<T> Terms;
+        public readonly T NegLr, Momentum, OneMinusDampening;
+        public readonly bool HasMomentum, Nesterov, First;
 
         public Coefficients(ParamGroup g, int groupIndex, bool first)
         {
-            double momentum = g.Value(Hyper.Momentum, groupIndex), weightDecay = g.Value(Hyper.WeightDecay, groupIndex);
+            double momentum = g.Value(Hyper.Momentum, groupIndex);
+            Terms = new GradientTerms<T>(g, groupIndex, g.Value(Hyper.WeightDecay, groupIndex));
             NegLr = T.CreateTruncating(-g.Value(Hyper.Lr, groupIndex));
-            Sign = g.Flag(Hyper.Maximize, groupIndex) ? -T.One : T.One;
-            WeightDecay = T.CreateTruncating(weightDecay);
             Momentum = T.CreateTruncating(momentum);
             OneMinusDampening = T.CreateTruncating(1 - g.Value(Hyper.Dampening, groupIndex));
-            HasWeightDecay = weightDecay != 0;
             HasMomentum = momentum != 0;
             Nesterov = g.Flag(Hyper.Nesterov, groupIndex);
             First = first;
@@ -169,7 +168,7 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPo
         private Coefficients(in Coefficients c)
         {
             this = c;
-            HasWeightDecay = false;
+            Terms = c.Terms.WithoutWeightDecay();
             First = false;
         }
 
@@ -185,9 +184,7 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPo
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public readonly void Apply<TL>(int i) where TL : struct, ILane<TL, T>
         {
-            var theta = TL.Load(ref _p, i);
-            var d = TL.Broadcast(_c.Sign) * TL.Load(ref _g, i);
-            if (_c.HasWeightDecay) d += TL.Broadcast(_c.WeightDecay) * theta;
+            var d = _c.Terms.Gradient(ref _p, ref _g, i, out TL theta);
             if (_c.HasMomentum)
             {
                 var b = _c.First ? d : TL.Broadcast(_c.Momentum) * TL.Load(ref _b, i) + TL.Broadcast(_c.OneMinusDampening) * d;

@@ -29,18 +29,34 @@ namespace NeuralPrimitives;
 /// </remarks>
 public sealed unsafe class SafeTensorsFile : IStateDictSource, IDisposable
 {
-    private readonly MemoryMappedFile? _mapping;
-    private readonly MemoryMappedViewAccessor? _view;
-    private MemoryHandle _pin;          // for a file opened from memory
+    private Backing _backing;
     private byte* _bytes;               // the file's first byte (null once disposed)
     private readonly long _dataStart;   // 8 + header length
     private readonly SafeTensorsHeader _header;
 
-    private SafeTensorsFile(MemoryMappedFile? mapping, MemoryMappedViewAccessor? view, MemoryHandle pin, byte* bytes, long length, string source)
+    /// <summary>
+    /// What holds the bytes: a read-only mapping and its view, whose pointer has been acquired (a file), or a pin (memory).
+    /// <see cref="Release"/> frees what is held, also when opening stopped half-way.
+    /// </summary>
+    private struct Backing
     {
-        _mapping = mapping;
-        _view = view;
-        _pin = pin;
+        public MemoryMappedFile? Mapping;
+        public MemoryMappedViewAccessor? View;
+        public byte* Acquired;          // the view's pointer, null until acquired
+        public MemoryHandle Pin;
+
+        public void Release()
+        {
+            if (Acquired != null) View!.SafeMemoryMappedViewHandle.ReleasePointer();
+            View?.Dispose();
+            Mapping?.Dispose();
+            Pin.Dispose();
+        }
+    }
+
+    private SafeTensorsFile(Backing backing, byte* bytes, long length, string source)
+    {
+        _backing = backing;
         _bytes = bytes;
         Length = length;
         Source = source;
@@ -59,23 +75,19 @@ public sealed unsafe class SafeTensorsFile : IStateDictSource, IDisposable
         CheckLittleEndian();
         string source = $"'{path}'";
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
-        MemoryMappedFile? mapping = null;
-        MemoryMappedViewAccessor? view = null;
-        byte* bytes = null;
+        var backing = new Backing();
         try
         {
             long length = stream.Length;
             if (length < 8) throw SafeTensorsHeader.TooShort(length, source); // (an empty file cannot even be mapped)
-            mapping = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-            view = mapping.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            view.SafeMemoryMappedViewHandle.AcquirePointer(ref bytes);
-            return new SafeTensorsFile(mapping, view, default, bytes + view.PointerOffset, length, source);
+            backing.Mapping = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            var view = backing.View = backing.Mapping.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            view.SafeMemoryMappedViewHandle.AcquirePointer(ref backing.Acquired);
+            return new SafeTensorsFile(backing, backing.Acquired + view.PointerOffset, length, source);
         }
         catch
         {
-            if (bytes != null) view!.SafeMemoryMappedViewHandle.ReleasePointer();
-            view?.Dispose();
-            mapping?.Dispose();
+            backing.Release();
             stream.Dispose();
             throw;
         }
@@ -87,14 +99,14 @@ public sealed unsafe class SafeTensorsFile : IStateDictSource, IDisposable
     public static SafeTensorsFile Open(ReadOnlyMemory<byte> bytes)
     {
         CheckLittleEndian();
-        var pin = bytes.Pin();
+        var backing = new Backing { Pin = bytes.Pin() };
         try
         {
-            return new SafeTensorsFile(null, null, pin, (byte*)pin.Pointer, bytes.Length, "(in memory)");
+            return new SafeTensorsFile(backing, (byte*)backing.Pin.Pointer, bytes.Length, "(in memory)");
         }
         catch
         {
-            pin.Dispose();
+            backing.Release();
             throw;
         }
     }
@@ -206,12 +218,6 @@ public sealed unsafe class SafeTensorsFile : IStateDictSource, IDisposable
     {
         if (_bytes == null) return;
         _bytes = null;
-        if (_view is not null)
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-        }
-        _mapping?.Dispose();
-        _pin.Dispose();
+        _backing.Release();
     }
 }
