@@ -70,6 +70,25 @@ public class SdpaPropertyTests
 
     [Theory]
     [MemberData(nameof(Algorithms))]
+    public void ANaNKeyMakesExactlyTheRowsThatSeeItNaN(AttentionAlgorithm algorithm)
+    {
+        // As in PyTorch, a NaN score makes its whole softmax row NaN. Under the causal mask key 40 is seen by rows 40..69 only
+        // (the second query block, past the first key block, and the block tail); rows 0..39 must stay finite.
+        var rng = new Rng(4);
+        int l = 70, d = 4, nanKey = 40;
+        var q = TestData.NormalF(rng, l * d);
+        var k = TestData.NormalF(rng, l * d);
+        var v = TestData.NormalF(rng, l * d);
+        k[nanKey * d + 1] = float.NaN;
+        var options = new AttentionOptions { Algorithm = algorithm, IsCausal = true };
+        var o = ScaledDotProductAttention.Compute(Tensor.Create(q, [l, d]), Tensor.Create(k, [l, d]), Tensor.Create(v, [l, d]), options: options).Output.ToArray();
+        for (int r = 0; r < l; r++)
+            for (int c = 0; c < d; c++)
+                Assert.True(r < nanKey ? float.IsFinite(o[r * d + c]) : float.IsNaN(o[r * d + c]), $"row {r}, column {c}: {o[r * d + c]}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Algorithms))]
     public void FullyMaskedRowsGiveZerosAndZeroGradients(AttentionAlgorithm algorithm)
     {
         // Rows 0, 3 and 69 of head 1 see no key at all (PyTorch would return NaN there).
