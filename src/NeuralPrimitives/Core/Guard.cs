@@ -8,25 +8,28 @@ namespace NeuralPrimitives;
 
 internal static class Guard
 {
-    /// <summary>Throws unless <paramref name="value"/> is at least 1.</summary>
-    public static void Positive(int value, [CallerArgumentExpression(nameof(value))] string? name = null)
+    /// <summary>Returns <paramref name="value"/>; throws unless it is at least 1.</summary>
+    public static int Positive(int value, [CallerArgumentExpression(nameof(value))] string? name = null)
     {
         if (value <= 0)
             throw new ArgumentOutOfRangeException(name, value, $"{name} must be positive (expected ≥ 1, got {value}).");
+        return value;
     }
 
-    /// <summary>Throws unless <paramref name="value"/> is at least 0.</summary>
-    public static void NonNegative(int value, [CallerArgumentExpression(nameof(value))] string? name = null)
+    /// <summary>Returns <paramref name="value"/>; throws unless it is at least 0.</summary>
+    public static int NonNegative(int value, [CallerArgumentExpression(nameof(value))] string? name = null)
     {
         if (value < 0)
             throw new ArgumentOutOfRangeException(name, value, $"{name} must be non-negative (expected ≥ 0, got {value}).");
+        return value;
     }
 
-    /// <summary>Throws unless <paramref name="value"/> lies in [<paramref name="min"/>, <paramref name="max"/>].</summary>
-    public static void InRange(double value, double min, double max, [CallerArgumentExpression(nameof(value))] string? name = null)
+    /// <summary>Returns <paramref name="value"/>; throws unless it lies in [<paramref name="min"/>, <paramref name="max"/>].</summary>
+    public static double InRange(double value, double min, double max, [CallerArgumentExpression(nameof(value))] string? name = null)
     {
         if (!(value >= min && value <= max))
             throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [{min}, {max}], got {value}.");
+        return value;
     }
 
     /// <summary>Throws unless a span has exactly <paramref name="expected"/> elements.</summary>

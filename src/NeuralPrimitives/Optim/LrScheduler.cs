@@ -139,17 +139,19 @@ public abstract class LrScheduler
 /// <summary>Argument checks shared by the schedules.</summary>
 internal static class Schedules
 {
-    /// <summary>Throws unless <paramref name="value"/> is finite and ≥ 0.</summary>
-    public static void NonNegative(double value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? name = null)
+    /// <summary>Returns <paramref name="value"/>; throws unless it is finite and ≥ 0.</summary>
+    public static double NonNegative(double value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? name = null)
     {
         if (!(double.IsFinite(value) && value >= 0))
             throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number ≥ 0, got {HyperParameters.Format(value)}.");
+        return value;
     }
 
-    /// <summary>Throws unless <paramref name="value"/> is finite and &gt; 0.</summary>
-    public static void Positive(double value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? name = null)
+    /// <summary>Returns <paramref name="value"/>; throws unless it is finite and &gt; 0.</summary>
+    public static double Positive(double value, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(value))] string? name = null)
     {
         if (!(double.IsFinite(value) && value > 0))
             throw new ArgumentOutOfRangeException(name, value, $"{name} must be a finite number > 0, got {HyperParameters.Format(value)}.");
+        return value;
     }
 }
