@@ -53,10 +53,8 @@ public readonly record struct AttentionWindow
     /// <param name="right">Keys after the query's own position that it sees (≥ 0).</param>
     public AttentionWindow(int left, int right)
     {
-        Guard.NonNegative(left);
-        Guard.NonNegative(right);
-        Left = left;
-        Right = right;
+        Left = Guard.NonNegative(left);
+        Right = Guard.NonNegative(right);
     }
 
     /// <summary>Keys before the query's position that it sees.</summary>

@@ -57,10 +57,8 @@ public abstract class ClassicAttention<T> : Module<T> where T : unmanaged, IBina
     /// <param name="encoderSize">Dh, the size of each encoder state (≥ 1).</param>
     protected ClassicAttention(int stateSize, int encoderSize)
     {
-        Guard.Positive(stateSize);
-        Guard.Positive(encoderSize);
-        StateSize = stateSize;
-        EncoderSize = encoderSize;
+        StateSize = Guard.Positive(stateSize);
+        EncoderSize = Guard.Positive(encoderSize);
     }
 
     /// <summary>Ds, the size of the decoder state s.</summary>

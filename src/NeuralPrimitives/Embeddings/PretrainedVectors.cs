@@ -94,13 +94,11 @@ public sealed class PretrainedVectors<T> where T : unmanaged, IBinaryFloatingPoi
     {
         ArgumentNullException.ThrowIfNull(vocabulary);
         ArgumentNullException.ThrowIfNull(vectors);
-        Guard.Positive(dim);
-        Guard.NonNegative(duplicatesSkipped);
+        Dim = Guard.Positive(dim);
+        DuplicatesSkipped = Guard.NonNegative(duplicatesSkipped);
         Guard.Length(vectors.Length, Guard.ElementCount(vocabulary.Count, dim, nameof(vectors), "vocabulary.Count", nameof(dim)), nameof(vectors));
         Vocabulary = vocabulary;
-        Dim = dim;
         Vectors = vectors;
-        DuplicatesSkipped = duplicatesSkipped;
     }
 
     /// <summary>The words; row i of <see cref="Vectors"/> belongs to word i.</summary>

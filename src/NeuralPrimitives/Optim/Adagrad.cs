@@ -31,7 +31,7 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IBinaryFloati
     private static readonly string[] s_stateNames = ["sum"];
 
     private Coefficients _c;
-    private T[] _p = [], _g = [], _s = [];
+    private T[] _s = [];
 
     /// <summary>Adagrad over one list of parameters.</summary>
     /// <param name="parameters">The parameters to optimise; none twice, at least one.</param>
@@ -77,16 +77,14 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IBinaryFloati
     private protected override void StepDense(ParamGroup group, int groupIndex, Parameter<T> parameter, ParameterState<T> state)
     {
         _c = new Coefficients(group, groupIndex, ++state.Step);
-        _p = parameter.Data;
-        _g = parameter.Grad;
         _s = Buffer(state, Sum, parameter);
-        RunRange(parameter.Length);
-        _p = _g = _s = [];
+        RunRange(parameter);
+        _s = [];
     }
 
     private protected override void UpdateRange(int start, int count)
     {
-        var k = new Kernel(_c, ref _p[start], ref _g[start], ref _s[start]);
+        var k = new Kernel(_c, ref Theta[start], ref Grad[start], ref _s[start]);
         Lanes<T>.Run(ref k, count);
     }
 

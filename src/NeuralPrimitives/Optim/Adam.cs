@@ -42,7 +42,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPointIee
 
     private readonly bool _decoupled;
     private Coefficients _c;
-    private T[] _p = [], _g = [], _m = [], _v = [];
+    private T[] _m = [], _v = [];
     private T[]? _vMax;
 
     /// <summary>Adam over one list of parameters.</summary>
@@ -98,19 +98,17 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPointIee
     {
         long t = ++state.Step;
         _c = new Coefficients(group, groupIndex, t, _decoupled, sparse: false);
-        _p = parameter.Data;
-        _g = parameter.Grad;
         _m = Buffer(state, ExpAvg, parameter);
         _v = Buffer(state, ExpAvgSq, parameter);
         _vMax = _c.Amsgrad ? Buffer(state, MaxExpAvgSq, parameter) : null;
-        RunRange(parameter.Length);
-        _p = _g = _m = _v = [];
+        RunRange(parameter);
+        _m = _v = [];
         _vMax = null;
     }
 
     private protected override void UpdateRange(int start, int count)
     {
-        var k = new DenseKernel(_c, ref _p[start], ref _g[start], ref _m[start], ref _v[start], ref Lanes<T>.At(_vMax, start));
+        var k = new DenseKernel(_c, ref Theta[start], ref Grad[start], ref _m[start], ref _v[start], ref Lanes<T>.At(_vMax, start));
         Lanes<T>.Run(ref k, count);
     }
 

@@ -20,10 +20,8 @@ public sealed class CosineAnnealingLR : LrScheduler
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="tMax"/> &lt; 1 or <paramref name="etaMin"/> negative or not finite.</exception>
     public CosineAnnealingLR(IOptimizer optimizer, int tMax, double etaMin = 0) : base(optimizer)
     {
-        Guard.Positive(tMax);
-        Schedules.NonNegative(etaMin);
-        TMax = tMax;
-        EtaMin = etaMin;
+        TMax = Guard.Positive(tMax);
+        EtaMin = Schedules.NonNegative(etaMin);
         InitialStep();
     }
 

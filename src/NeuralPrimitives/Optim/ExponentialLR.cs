@@ -11,8 +11,7 @@ public sealed class ExponentialLR : LrScheduler
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="gamma"/> is negative or not finite.</exception>
     public ExponentialLR(IOptimizer optimizer, double gamma) : base(optimizer)
     {
-        Schedules.NonNegative(gamma);
-        Gamma = gamma;
+        Gamma = Schedules.NonNegative(gamma);
         InitialStep();
     }
 

@@ -20,11 +20,9 @@ public sealed class LinearLR : LrScheduler
     {
         if (!(startFactor > 0 && startFactor <= 1))
             throw new ArgumentOutOfRangeException(nameof(startFactor), startFactor, $"startFactor must be in (0, 1], got {startFactor}.");
-        Guard.InRange(endFactor, 0, 1);
-        Guard.Positive(totalIters);
         StartFactor = startFactor;
-        EndFactor = endFactor;
-        TotalIters = totalIters;
+        EndFactor = Guard.InRange(endFactor, 0, 1);
+        TotalIters = Guard.Positive(totalIters);
         InitialStep();
     }
 

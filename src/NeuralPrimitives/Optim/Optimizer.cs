@@ -238,8 +238,24 @@ public abstract class Optimizer<T> : IOptimizer where T : unmanaged, IBinaryFloa
                 _state[_firstIndex[g] + j] ??= NewState(_firstIndex[g] + j, _groups[g]);
     }
 
-    /// <summary>Runs <see cref="UpdateRange"/> over [0, length), split across threads when the parameter is large.</summary>
-    private protected void RunRange(int length)
+    /// <summary>θ, the data of the dense parameter being stepped (set by <see cref="RunRange"/> for <see cref="UpdateRange"/>).</summary>
+    private protected T[] Theta { get; private set; } = [];
+
+    /// <summary>g, the gradient of the dense parameter being stepped (set by <see cref="RunRange"/> for <see cref="UpdateRange"/>).</summary>
+    private protected T[] Grad { get; private set; } = [];
+
+    /// <summary>
+    /// Runs <see cref="UpdateRange"/> over the elements of <paramref name="parameter"/>, split across threads when it is
+    /// large, with <see cref="Theta"/> and <see cref="Grad"/> set to its data and gradient.
+    /// </summary>
+    private protected void RunRange(Parameter<T> parameter)
+    {
+        (Theta, Grad) = (parameter.Data, parameter.Grad);
+        Split(parameter.Length);
+        Theta = Grad = [];
+    }
+
+    private void Split(int length)
     {
         int threads = Parallelism.NumThreads;
         if (threads <= 1 || length < RangeSplitThreshold || !Parallelism.TryEnterParallel())

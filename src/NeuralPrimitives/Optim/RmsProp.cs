@@ -27,7 +27,7 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IBinaryFloati
     private static readonly string[] s_stateNames = ["square_avg", "momentum_buffer", "grad_avg"];
 
     private Coefficients _c;
-    private T[] _p = [], _g = [], _s = [];
+    private T[] _s = [];
     private T[]? _b, _gAvg;
 
     /// <summary>RMSprop over one list of parameters.</summary>
@@ -84,19 +84,17 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IBinaryFloati
     {
         state.Step++;
         _c = new Coefficients(group, groupIndex);
-        _p = parameter.Data;
-        _g = parameter.Grad;
         _s = Buffer(state, SquareAvg, parameter);
         _b = _c.HasMomentum ? Buffer(state, MomentumBuffer, parameter) : null;
         _gAvg = _c.Centered ? Buffer(state, GradAvg, parameter) : null;
-        RunRange(parameter.Length);
-        _p = _g = _s = [];
+        RunRange(parameter);
+        _s = [];
         _b = _gAvg = null;
     }
 
     private protected override void UpdateRange(int start, int count)
     {
-        var k = new Kernel(_c, ref _p[start], ref _g[start], ref _s[start], ref Lanes<T>.At(_b, start), ref Lanes<T>.At(_gAvg, start));
+        var k = new Kernel(_c, ref Theta[start], ref Grad[start], ref _s[start], ref Lanes<T>.At(_b, start), ref Lanes<T>.At(_gAvg, start));
         Lanes<T>.Run(ref k, count);
     }
 

@@ -37,7 +37,6 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPo
     private static readonly string[] s_stateNames = ["momentum_buffer"];
 
     private Coefficients _c;
-    private T[] _p = [], _g = [];
     private T[]? _b;
 
     /// <summary>SGD over one list of parameters.</summary>
@@ -96,17 +95,14 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IBinaryFloatingPo
     private protected override void StepDense(ParamGroup group, int groupIndex, Parameter<T> parameter, ParameterState<T> state)
     {
         _c = new Coefficients(group, groupIndex, first: state.Buffers[MomentumBuffer] is null);
-        _p = parameter.Data;
-        _g = parameter.Grad;
         _b = _c.HasMomentum ? Buffer(state, MomentumBuffer, parameter) : null;
-        RunRange(parameter.Length);
-        _p = _g = [];
+        RunRange(parameter);
         _b = null;
     }
 
     private protected override void UpdateRange(int start, int count)
     {
-        var k = new Kernel(_c, ref _p[start], ref _g[start], ref Lanes<T>.At(_b, start));
+        var k = new Kernel(_c, ref Theta[start], ref Grad[start], ref Lanes<T>.At(_b, start));
         Lanes<T>.Run(ref k, count);
     }
 

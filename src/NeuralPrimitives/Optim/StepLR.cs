@@ -15,10 +15,8 @@ public sealed class StepLR : LrScheduler
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="stepSize"/> &lt; 1 or <paramref name="gamma"/> negative or not finite.</exception>
     public StepLR(IOptimizer optimizer, int stepSize, double gamma = 0.1) : base(optimizer)
     {
-        Guard.Positive(stepSize);
-        Schedules.NonNegative(gamma);
-        StepSize = stepSize;
-        Gamma = gamma;
+        StepSize = Guard.Positive(stepSize);
+        Gamma = Schedules.NonNegative(gamma);
         InitialStep();
     }
 

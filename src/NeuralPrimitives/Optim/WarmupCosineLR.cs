@@ -19,13 +19,11 @@ public sealed class WarmupCosineLR : LrScheduler
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="warmupIters"/> &lt; 0, <paramref name="lrDecayIters"/> ≤ <paramref name="warmupIters"/>, or <paramref name="minLr"/> negative or not finite.</exception>
     public WarmupCosineLR(IOptimizer optimizer, int warmupIters, int lrDecayIters, double minLr) : base(optimizer)
     {
-        Guard.NonNegative(warmupIters);
+        WarmupIters = Guard.NonNegative(warmupIters);
         if (lrDecayIters <= warmupIters)
             throw new ArgumentOutOfRangeException(nameof(lrDecayIters), lrDecayIters, $"lrDecayIters must be greater than warmupIters ({warmupIters}), got {lrDecayIters}.");
-        Schedules.NonNegative(minLr);
-        WarmupIters = warmupIters;
         LrDecayIters = lrDecayIters;
-        MinLr = minLr;
+        MinLr = Schedules.NonNegative(minLr);
         InitialStep();
     }
 

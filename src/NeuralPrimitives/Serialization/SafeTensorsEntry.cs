@@ -10,13 +10,7 @@ public sealed class SafeTensorsEntry
     private readonly int[] _shape;
 
     internal SafeTensorsEntry(string name, DType dtype, int[] shape, long begin, long end)
-    {
-        Name = name;
-        DType = dtype;
-        _shape = shape;
-        Begin = begin;
-        End = end;
-    }
+        => (Name, DType, _shape, Begin, End) = (name, dtype, shape, begin, end);
 
     /// <summary>The tensor's name (a PyTorch state_dict key such as <c>lstm.weight_ih_l0</c>).</summary>
     public string Name { get; }
