@@ -31,16 +31,11 @@ public sealed class CosineAnnealingLR : LrScheduler
     /// <summary>Minimum learning rate η_min.</summary>
     public double EtaMin { get; }
 
-    private protected override void ComputeLr(int epoch, Span<double> lrs)
+    private protected override double ComputeLr(int epoch, int g)
     {
-        for (int g = 0; g < lrs.Length; g++)
-        {
-            double lr = GroupLr(g);
-            if (epoch == 0) lrs[g] = lr;
-            else if ((epoch - 1 - TMax) % (2 * TMax) == 0)
-                lrs[g] = lr + (BaseLrs[g] - EtaMin) * (1 - Math.Cos(Math.PI / TMax)) / 2;
-            else
-                lrs[g] = (1 + Math.Cos(Math.PI * epoch / TMax)) / (1 + Math.Cos(Math.PI * (epoch - 1) / TMax)) * (lr - EtaMin) + EtaMin;
-        }
+        double lr = GroupLr(g);
+        if (epoch == 0) return lr;
+        if ((epoch - 1 - TMax) % (2 * TMax) == 0) return lr + (BaseLrs[g] - EtaMin) * (1 - Math.Cos(Math.PI / TMax)) / 2;
+        return (1 + Math.Cos(Math.PI * epoch / TMax)) / (1 + Math.Cos(Math.PI * (epoch - 1) / TMax)) * (lr - EtaMin) + EtaMin;
     }
 }

@@ -18,8 +18,5 @@ public sealed class ExponentialLR : LrScheduler
     /// <summary>The decay factor γ.</summary>
     public double Gamma { get; }
 
-    private protected override void ComputeLr(int epoch, Span<double> lrs)
-    {
-        for (int g = 0; g < lrs.Length; g++) lrs[g] = epoch == 0 ? GroupLr(g) : GroupLr(g) * Gamma;
-    }
+    private protected override double ComputeLr(int epoch, int g) => epoch == 0 ? GroupLr(g) : GroupLr(g) * Gamma;
 }

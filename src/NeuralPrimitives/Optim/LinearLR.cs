@@ -35,14 +35,11 @@ public sealed class LinearLR : LrScheduler
     /// <summary>Epochs of the linear ramp.</summary>
     public int TotalIters { get; }
 
-    private protected override void ComputeLr(int epoch, Span<double> lrs)
+    private protected override double ComputeLr(int epoch, int g)
     {
-        for (int g = 0; g < lrs.Length; g++)
-        {
-            double lr = GroupLr(g);
-            lrs[g] = epoch == 0 ? lr * StartFactor
-                : epoch > TotalIters ? lr
-                : lr * (1.0 + (EndFactor - StartFactor) / (TotalIters * StartFactor + (epoch - 1) * (EndFactor - StartFactor)));
-        }
+        double lr = GroupLr(g);
+        return epoch == 0 ? lr * StartFactor
+            : epoch > TotalIters ? lr
+            : lr * (1.0 + (EndFactor - StartFactor) / (TotalIters * StartFactor + (epoch - 1) * (EndFactor - StartFactor)));
     }
 }

@@ -65,7 +65,7 @@ public abstract class LrScheduler
         CheckCanStep(LastEpoch + 1);
         StepCount++;
         LastEpoch++;
-        ComputeLr(LastEpoch, _next);
+        for (int g = 0; g < _next.Length; g++) _next[g] = ComputeLr(LastEpoch, g);
         var groups = Optimizer.ParamGroups;
         for (int g = 0; g < _next.Length; g++)
         {
@@ -80,8 +80,9 @@ public abstract class LrScheduler
     /// <summary>Throws if the schedule cannot go to <paramref name="epoch"/> (OneCycleLR past its total steps).</summary>
     private protected virtual void CheckCanStep(int epoch) { }
 
-    /// <summary>Writes each group's learning rate for <paramref name="epoch"/> into <paramref name="lrs"/> (groups' current Lr are readable).</summary>
-    private protected abstract void ComputeLr(int epoch, Span<double> lrs);
+    /// <summary>Group <paramref name="g"/>'s learning rate for <paramref name="epoch"/>. Every group's is computed before any is written,
+    /// so <see cref="GroupLr"/> reads the previous epoch's.</summary>
+    private protected abstract double ComputeLr(int epoch, int g);
 
     /// <summary>The current learning rate of group <paramref name="g"/>.</summary>
     private protected double GroupLr(int g) => Optimizer.ParamGroups[g].Lr ?? throw new InvalidOperationException($"ParamGroups[{g}].Lr is null.");

@@ -179,24 +179,19 @@ public sealed class OneCycleLR : LrScheduler
             throw new InvalidOperationException($"OneCycleLR was stepped {epoch + 1} times, but its cycle has totalSteps = {TotalSteps}.");
     }
 
-    private protected override void ComputeLr(int epoch, Span<double> lrs)
+    private protected override double ComputeLr(int epoch, int g)
     {
-        var groups = Optimizer.ParamGroups;
-        for (int g = 0; g < lrs.Length; g++)
+        double start = 0;
+        for (int i = 0; ; i++)
         {
-            double start = 0;
-            for (int i = 0; i < _phases.Length; i++)
+            var phase = _phases[i];
+            if (epoch <= phase.EndStep || i == _phases.Length - 1)
             {
-                var phase = _phases[i];
-                if (epoch <= phase.EndStep || i == _phases.Length - 1)
-                {
-                    double pct = (epoch - start) / (phase.EndStep - start);
-                    lrs[g] = Anneal(Value(phase.StartLr, g), Value(phase.EndLr, g), pct);
-                    if (CycleMomentum) SetMomentum(groups[g], Anneal(Value(phase.StartMomentum, g), Value(phase.EndMomentum, g), pct));
-                    break;
-                }
-                start = phase.EndStep;
+                double pct = (epoch - start) / (phase.EndStep - start);
+                if (CycleMomentum) SetMomentum(Optimizer.ParamGroups[g], Anneal(Value(phase.StartMomentum, g), Value(phase.EndMomentum, g), pct));
+                return Anneal(Value(phase.StartLr, g), Value(phase.EndLr, g), pct);
             }
+            start = phase.EndStep;
         }
     }
 

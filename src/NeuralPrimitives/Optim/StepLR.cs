@@ -26,9 +26,6 @@ public sealed class StepLR : LrScheduler
     /// <summary>The decay factor γ.</summary>
     public double Gamma { get; }
 
-    private protected override void ComputeLr(int epoch, Span<double> lrs)
-    {
-        bool decay = epoch != 0 && epoch % StepSize == 0;
-        for (int g = 0; g < lrs.Length; g++) lrs[g] = decay ? GroupLr(g) * Gamma : GroupLr(g);
-    }
+    private protected override double ComputeLr(int epoch, int g) =>
+        epoch != 0 && epoch % StepSize == 0 ? GroupLr(g) * Gamma : GroupLr(g);
 }

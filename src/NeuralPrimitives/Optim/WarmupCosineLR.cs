@@ -36,19 +36,13 @@ public sealed class WarmupCosineLR : LrScheduler
     /// <summary>The learning rate after the decay.</summary>
     public double MinLr { get; }
 
-    private protected override void ComputeLr(int epoch, Span<double> lrs)
+    private protected override double ComputeLr(int epoch, int g)
     {
-        for (int g = 0; g < lrs.Length; g++)
-        {
-            double lr = BaseLrs[g];
-            if (epoch < WarmupIters) lrs[g] = lr * (epoch + 1) / (WarmupIters + 1);
-            else if (epoch > LrDecayIters) lrs[g] = MinLr;
-            else
-            {
-                double ratio = (double)(epoch - WarmupIters) / (LrDecayIters - WarmupIters);
-                double coeff = 0.5 * (1.0 + Math.Cos(Math.PI * ratio));
-                lrs[g] = MinLr + coeff * (lr - MinLr);
-            }
-        }
+        double lr = BaseLrs[g];
+        if (epoch < WarmupIters) return lr * (epoch + 1) / (WarmupIters + 1);
+        if (epoch > LrDecayIters) return MinLr;
+        double ratio = (double)(epoch - WarmupIters) / (LrDecayIters - WarmupIters);
+        double coeff = 0.5 * (1.0 + Math.Cos(Math.PI * ratio));
+        return MinLr + coeff * (lr - MinLr);
     }
 }
