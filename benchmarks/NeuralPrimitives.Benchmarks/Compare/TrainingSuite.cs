@@ -23,22 +23,9 @@ public sealed class TrainingSuite : ICompareSuite
     public static Action LstmLmStep()
     {
         var rng = new Rng(0);
-        var embed = new Embedding<float>(V, D, rng: rng);
-        var lstm = new Lstm<float>(D, D, rng: rng);
-        var head = new Linear<float>(D, V, rng: rng);
-        var parameters = new ModuleDict<float> { ["embed"] = embed, ["lstm"] = lstm, ["head"] = head }.Parameters().ToArray();
-        var lossFn = new CrossEntropyLoss<float>();
-        var optimizer = new AdamW<float>(parameters, lr: 2e-3);
+        var model = new NeuralPrimitives.Shared.LstmLanguageModel(rng, V, D, D, lr: 2e-3);
         var (inputs, targets) = RandomTokens(rng, V, T, B);
-        return () =>
-        {
-            var (hidden, _, _) = lstm.Forward(embed.Forward(inputs));
-            lossFn.Forward(head.Forward(hidden), targets);
-            embed.Backward(lstm.Backward(head.Backward(lossFn.Backward())).DInput);
-            GradientClipping.ClipGradNorm(parameters, maxNorm: 1.0);
-            optimizer.Step();
-            optimizer.ZeroGrad();
-        };
+        return () => model.Step(inputs, targets);
     }
 
     /// <summary>Random inputs and targets of shape [rows, cols] over a vocabulary of <paramref name="vocab"/> (drawn alternately, input then target).</summary>
