@@ -7,6 +7,9 @@ using BenchmarkDotNet.Running;
 //                               none are named; names without a model are skipped with a note)
 //   fma-peak                    the machine's float FMA ceiling (GFLOP/s), to read GEMM rates against
 //   windows NAME [threads]      one case's median ms in each of 16 consecutive 0.4 s windows (is the machine steady?)
+//   ab BASE_DIR NAME... [--seconds S]
+//                               this build against another (benchmarks/ab.sh REV builds one) in one process, in
+//                               alternating windows; prints both medians and the paired ratio (default 20 s a case)
 //   (anything else)             BenchmarkDotNet (e.g. --filter '*Gemm*')
 if (args.Length > 0 && args[0] == "compare")
 {
@@ -36,6 +39,19 @@ if (args.Length > 0 && args[0] == "compare")
 if (args.Length > 1 && args[0] == "windows")
 {
     WindowTrace.Run(args[1], args.Length > 2 ? int.Parse(args[2]) : null, Console.Out);
+    return 0;
+}
+if (args.Length > 2 && args[0] == "ab")
+{
+    var rest = args.Skip(2).ToList();
+    double seconds = 20;
+    int at = rest.IndexOf("--seconds");
+    if (at >= 0)
+    {
+        seconds = double.Parse(rest[at + 1], System.Globalization.CultureInfo.InvariantCulture);
+        rest.RemoveRange(at, 2);
+    }
+    BuildComparison.Run(args[1], rest, seconds, Console.Out);
     return 0;
 }
 if (args.Length > 0 && args[0] == "fma-peak")

@@ -40,11 +40,26 @@ public static class CompareRunner
     /// <summary>Median time of <paramref name="run"/> in milliseconds after warm-up.</summary>
     public static double MedianMilliseconds(Action run, double warmupMs = 2000, double measureMs = 1500, int minRuns = 15)
     {
+        WarmUp(run, warmupMs);
+        return WindowMedian(run, measureMs, minRuns, maxRuns: 2000);
+    }
+
+    /// <summary>Calls <paramref name="run"/> at least 100 times and for at least <paramref name="warmupMs"/>.</summary>
+    public static void WarmUp(Action run, double warmupMs = 2000)
+    {
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < 100 || sw.Elapsed.TotalMilliseconds < warmupMs; i++) run();
+    }
+
+    /// <summary>
+    /// Median milliseconds of one call of <paramref name="run"/>, called for <paramref name="windowMs"/> (at least
+    /// <paramref name="minRuns"/> and, once the window has passed, at most <paramref name="maxRuns"/> times).
+    /// </summary>
+    public static double WindowMedian(Action run, double windowMs, int minRuns = 3, int maxRuns = int.MaxValue)
+    {
         var times = new List<double>();
-        sw.Restart();
-        while (times.Count < minRuns || (sw.Elapsed.TotalMilliseconds < measureMs && times.Count < 2000))
+        var sw = Stopwatch.StartNew();
+        while (times.Count < minRuns || (sw.Elapsed.TotalMilliseconds < windowMs && times.Count < maxRuns))
         {
             long t0 = Stopwatch.GetTimestamp();
             run();

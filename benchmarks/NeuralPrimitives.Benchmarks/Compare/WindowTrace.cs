@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace NeuralPrimitives.Benchmarks.Compare;
 
 /// <summary>
@@ -17,22 +15,9 @@ public static class WindowTrace
         var found = CompareRunner.AllCases().FirstOrDefault(c => c.Name == name)
             ?? throw new ArgumentException($"Unknown case '{name}' (see compare --list).", nameof(name));
         var run = found.Setup();
-        var warm = Stopwatch.StartNew();
-        for (int i = 0; i < 100 || warm.ElapsedMilliseconds < 2000; i++) run();
+        CompareRunner.WarmUp(run);
         var medians = new List<string>();
-        for (int w = 0; w < 16; w++)
-        {
-            var times = new List<double>();
-            var sw = Stopwatch.StartNew();
-            while (sw.ElapsedMilliseconds < 400 || times.Count < 3)
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                run();
-                times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-            }
-            times.Sort();
-            medians.Add($"{times[times.Count / 2]:F3}");
-        }
+        for (int w = 0; w < 16; w++) medians.Add($"{CompareRunner.WindowMedian(run, 400):F3}");
         output.WriteLine($"{name} ({Parallelism.NumThreads} threads), ms per 0.4 s window: {string.Join(" ", medians)}");
     }
 }

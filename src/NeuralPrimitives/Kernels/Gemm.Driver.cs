@@ -327,64 +327,73 @@ public static partial class Gemm
     {
         T alpha = g.Alpha;
         bool scale = alpha != T.One;
+        if (g.TransA)
+        {
+            // op(A)[i, p] = A[p·lda + i]: each k step is a contiguous run of a stored row. Blocks of 8 k steps, and
+            // in each the panels in turn: the 8 source rows stay in L1 while every panel takes its mr-long pieces of
+            // them, and each panel is written contiguously. (One panel over all kc rows strides by lda through rows
+            // that, for lda a multiple of 1 KiB, share a few L1 sets; one row into all panels at once writes to
+            // mc/mr streams kc·mr elements apart, which alias in the same way.)
+            const int kStep = 8;
+            for (int p0 = 0; p0 < kc; p0 += kStep)
+            {
+                int pe = Math.Min(kc, p0 + kStep);
+                for (int ir = 0; ir < mc; ir += mr)
+                {
+                    int rows = Math.Min(mr, mc - ir);
+                    for (int p = p0; p < pe; p++)
+                    {
+                        T* dp = dst + (nint)ir * kc + (nint)p * mr;
+                        CopyRun(g.A + (pc + p) * g.Lda + ic + ir, dp, rows, alpha, scale);
+                        for (int r = rows; r < mr; r++) dp[r] = T.Zero;
+                    }
+                }
+            }
+            return;
+        }
         for (int ir = 0; ir < mc; ir += mr)
         {
             int rows = Math.Min(mr, mc - ir);
             T* d = dst + (nint)ir * kc;
-            if (!g.TransA)
+            // op(A)[i, p] = A[i·lda + p]. With AVX-512, 16 k steps of the panel's rows at a time go
+            // through an in-register 16×16 transpose (full-width stores overlap forward; see Transpose16x16).
+            int p0 = 0;
+            if (typeof(T) == typeof(float) && Avx512F.IsSupported && mr <= 16)
             {
-                // op(A)[i, p] = A[i·lda + p]. With AVX-512, 16 k steps of the panel's rows at a time go
-                // through an in-register 16×16 transpose (full-width stores overlap forward; see Transpose16x16).
-                int p0 = 0;
-                if (typeof(T) == typeof(float) && Avx512F.IsSupported && mr <= 16)
-                {
-                    for (; p0 + 16 <= kc; p0 += 16)
-                        Transpose16x16((float*)(g.A + (ic + ir) * g.Lda + pc + p0), g.Lda, rows, (float*)(d + (nint)p0 * mr), mr,
-                            float.CreateTruncating(alpha));
-                    if (p0 == kc) continue;
-                }
-                else if (typeof(T) == typeof(double) && Avx512F.IsSupported && mr <= 16)
-                {
-                    // 8 k steps at a time; rows 8.. first, since their overhanging stores land where rows 0..7 go next.
-                    double alphaD = double.CreateTruncating(alpha);
-                    for (; p0 + 8 <= kc; p0 += 8)
-                    {
-                        double* src = (double*)(g.A + (ic + ir) * g.Lda + pc + p0);
-                        double* dd = (double*)(d + (nint)p0 * mr);
-                        if (mr > 8) Transpose8x8(src + 8 * g.Lda, g.Lda, Math.Max(0, rows - 8), dd + 8, mr, alphaD);
-                        Transpose8x8(src, g.Lda, Math.Min(rows, 8), dd, mr, alphaD);
-                    }
-                    if (p0 == kc) continue;
-                }
-                else if (typeof(T) == typeof(float) && Avx.IsSupported && mr <= 8)
-                {
-                    for (; p0 + 8 <= kc; p0 += 8)
-                        Transpose8x8Avx((float*)(g.A + (ic + ir) * g.Lda + pc + p0), g.Lda, rows, (float*)(d + (nint)p0 * mr), mr,
-                            float.CreateTruncating(alpha));
-                    if (p0 == kc) continue;
-                }
-                for (int r = 0; r < rows; r++)
-                {
-                    T* s = g.A + (ic + ir + r) * g.Lda + pc;
-                    T* dr = d + r;
-                    if (scale) for (int p = p0; p < kc; p++) dr[(nint)p * mr] = alpha * s[p];
-                    else for (int p = p0; p < kc; p++) dr[(nint)p * mr] = s[p];
-                }
-                for (int r = rows; r < mr; r++)
-                    for (int p = p0; p < kc; p++) d[(nint)p * mr + r] = T.Zero;
+                for (; p0 + 16 <= kc; p0 += 16)
+                    Transpose16x16((float*)(g.A + (ic + ir) * g.Lda + pc + p0), g.Lda, rows, (float*)(d + (nint)p0 * mr), mr,
+                        float.CreateTruncating(alpha));
+                if (p0 == kc) continue;
             }
-            else
+            else if (typeof(T) == typeof(double) && Avx512F.IsSupported && mr <= 16)
             {
-                // op(A)[i, p] = A[p·lda + i]: each k step is a contiguous run of the stored row.
-                for (int p = 0; p < kc; p++)
+                // 8 k steps at a time; rows 8.. first, since their overhanging stores land where rows 0..7 go next.
+                double alphaD = double.CreateTruncating(alpha);
+                for (; p0 + 8 <= kc; p0 += 8)
                 {
-                    T* s = g.A + (pc + p) * g.Lda + ic + ir;
-                    T* dp = d + (nint)p * mr;
-                    if (scale) for (int r = 0; r < rows; r++) dp[r] = alpha * s[r];
-                    else new ReadOnlySpan<T>(s, rows).CopyTo(new Span<T>(dp, rows));
-                    for (int r = rows; r < mr; r++) dp[r] = T.Zero;
+                    double* src = (double*)(g.A + (ic + ir) * g.Lda + pc + p0);
+                    double* dd = (double*)(d + (nint)p0 * mr);
+                    if (mr > 8) Transpose8x8(src + 8 * g.Lda, g.Lda, Math.Max(0, rows - 8), dd + 8, mr, alphaD);
+                    Transpose8x8(src, g.Lda, Math.Min(rows, 8), dd, mr, alphaD);
                 }
+                if (p0 == kc) continue;
             }
+            else if (typeof(T) == typeof(float) && Avx.IsSupported && mr <= 8)
+            {
+                for (; p0 + 8 <= kc; p0 += 8)
+                    Transpose8x8Avx((float*)(g.A + (ic + ir) * g.Lda + pc + p0), g.Lda, rows, (float*)(d + (nint)p0 * mr), mr,
+                        float.CreateTruncating(alpha));
+                if (p0 == kc) continue;
+            }
+            for (int r = 0; r < rows; r++)
+            {
+                T* s = g.A + (ic + ir + r) * g.Lda + pc;
+                T* dr = d + r;
+                if (scale) for (int p = p0; p < kc; p++) dr[(nint)p * mr] = alpha * s[p];
+                else for (int p = p0; p < kc; p++) dr[(nint)p * mr] = s[p];
+            }
+            for (int r = rows; r < mr; r++)
+                for (int p = p0; p < kc; p++) d[(nint)p * mr + r] = T.Zero;
         }
     }
 
@@ -405,7 +414,7 @@ public static partial class Gemm
                 {
                     int cols = Math.Min(nr, nc - jr);
                     T* d = dst + (nint)jr * kc + (nint)p * nr;
-                    new ReadOnlySpan<T>(s + jr, cols).CopyTo(new Span<T>(d, cols));
+                    CopyRun(s + jr, d, cols, T.One, false);
                     for (int j = cols; j < nr; j++) d[j] = T.Zero;
                 }
             }
@@ -443,6 +452,29 @@ public static partial class Gemm
                     for (int p = p0; p < kc; p++) d[(nint)p * nr + j] = T.Zero;
             }
         }
+    }
+
+    /// <summary>
+    /// d[0..n) = alpha·s[0..n) (or a plain copy when <paramref name="scale"/> is false): one packing run, a few
+    /// vectors long, copied inline (a span copy is a call per run, which costs more than the run at these lengths).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void CopyRun<T>(T* s, T* d, int n, T alpha, bool scale) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + Vector256<T>.Count <= n; i += Vector256<T>.Count)
+            {
+                var v = Vector256.Load(s + i);
+                Vector256.Store(scale ? v * alpha : v, d + i);
+            }
+        if (Vector128.IsHardwareAccelerated)
+            for (; i + Vector128<T>.Count <= n; i += Vector128<T>.Count)
+            {
+                var v = Vector128.Load(s + i);
+                Vector128.Store(scale ? v * alpha : v, d + i);
+            }
+        for (; i < n; i++) d[i] = scale ? alpha * s[i] : s[i];
     }
 
     /// <summary>
