@@ -5,6 +5,8 @@ gpt_step   nanoGPT's GPT (model.py, written out below as it runs on torch 1.13: 
            n_layer 4, n_head 4, n_embd 256, bias, exact nn.GELU, tied head, dropout 0, on random tokens [B=16, L=128]:
            forward, F.cross_entropy against random targets, backward, clip_grad_norm_(1.0), AdamW(lr=1e-3) step
            (foreach left at its default), zero_grad(set_to_none=True).
+gelu_fwdbwd  the MLP's exact nn.GELU on its hidden activations [B·L = 2048, 4C = 1024] with requires_grad: forward,
+           backward with a fixed random dy, x.grad set to None.
 """
 import math
 
@@ -75,4 +77,16 @@ def _gpt_step():
     return training_step(params, opt, lambda: F.cross_entropy(model(x).view(-1, V), y.view(-1)))
 
 
-CASES = {"gpt_step": _gpt_step}
+def _gelu_fwdbwd():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(B * L, 4 * C, generator=g).requires_grad_(True)
+    dy = torch.randn(B * L, 4 * C, generator=g)
+    gelu = nn.GELU()
+
+    def step():
+        gelu(x).backward(dy)
+        x.grad = None
+    return step
+
+
+CASES = {"gpt_step": _gpt_step, "gelu_fwdbwd": _gelu_fwdbwd}

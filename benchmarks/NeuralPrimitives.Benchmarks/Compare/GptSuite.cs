@@ -6,6 +6,8 @@ namespace NeuralPrimitives.Benchmarks.Compare;
 /// <item><c>gpt_step</c>: a nanoGPT-shaped model (V = 65, block 128, 4 pre-norm blocks, 4 heads, C = 256, exact GELU,
 /// biases, tied head, no dropout) on random tokens [B = 16, L = 128]: forward, CrossEntropyLoss against random targets,
 /// backward, ClipGradNorm to 1, AdamW (lr 1e-3), ZeroGrad.</item>
+/// <item><c>gelu_fwdbwd</c>: that model's MLP activation, <see cref="Gelu{T}"/> (exact), on its hidden activations
+/// [B·L = 2048, 4C = 1024]: Forward, Backward with a fixed random dy.</item>
 /// </list>
 /// </summary>
 public sealed class GptSuite : ICompareSuite
@@ -16,6 +18,18 @@ public sealed class GptSuite : ICompareSuite
     public IEnumerable<CompareCase> Cases()
     {
         yield return new("gpt_step", GptStep);
+        yield return new("gelu_fwdbwd", () =>
+        {
+            var rng = new Rng(1);
+            var gelu = new Gelu<float>();
+            var input = CompareData.Normal(rng, B * L, 4 * 256);
+            var dOutput = CompareData.Normal(rng, B * L, 4 * 256);
+            return () =>
+            {
+                gelu.Forward(input);
+                gelu.Backward(dOutput);
+            };
+        });
     }
 
     /// <summary>Builds the model and the data; returns one training step.</summary>
