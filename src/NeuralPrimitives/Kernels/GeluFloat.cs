@@ -7,10 +7,13 @@
 //         GELU'(x) = Φ(x) + x·φ(x),  Φ(x) = ½(1 + erf(z)),  φ(x) = e^(−x²/2)/√(2π)  — the same e^(−z²) as erf's
 // Tanh:   GELU(x) = ½x(1 + tanh u) = x·s,  u = √(2/π)(x + 0.044715x³),  s = σ(2u) = 1/(1 + e^(−2u))  (½(1 + tanh u) = σ(2u))
 //         GELU'(x) = s + x·2s(1 − s)·√(2/π)(1 + 3·0.044715x²)          (1 − tanh²u = 4s(1 − s))
-// One Vector<float> loop and a scalar tail that evaluates the same formulas, so results do not depend on the length.
+// One Vector<float> loop and a scalar tail that evaluates the same formulas, so results do not depend on the length;
+// a long range is split between the threads (Kernels/Parallelism.cs, ParallelRanges).
+using System.Runtime.InteropServices;
+
 namespace NeuralPrimitives;
 
-internal static class GeluFloat
+internal static unsafe class GeluFloat
 {
     private const float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
     private const float InvSqrt2 = 0.70710678118654752f, InvSqrt2Pi = 0.39894228040143268f;
@@ -18,27 +21,73 @@ internal static class GeluFloat
 
     public static void Forward(ReadOnlySpan<float> x, Span<float> y, bool tanh)
     {
-        int i = 0;
-        if (Vector.IsHardwareAccelerated)
-            for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
-            {
-                var v = new Vector<float>(x[i..]);
-                (tanh ? v * TanhGate(v) : v * Cdf(v, out _)).CopyTo(y[i..]);
-            }
-        for (; i < x.Length; i++)
-        {
-            var v = new Vector<float>(x[i]);
-            y[i] = (tanh ? v * TanhGate(v) : v * Cdf(v, out _))[0];
-        }
+        fixed (float* px = x, py = y) ParallelRanges.Run(new ForwardRange(px, py, tanh), x.Length);
     }
 
     public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool tanh)
     {
+        fixed (float* px = x, pdy = dy, pdx = dx) ParallelRanges.Run(new BackwardRange(px, pdy, pdx, tanh), x.Length);
+    }
+
+    private readonly struct ForwardRange(float* x, float* y, bool tanh) : IRangeOperation
+    {
+        public void Run(int start, int end) => ForwardPart(new(x + start, end - start), new(y + start, end - start), tanh);
+    }
+
+    private readonly struct BackwardRange(float* x, float* dy, float* dx, bool tanh) : IRangeOperation
+    {
+        public void Run(int start, int end) => BackwardPart(new(x + start, end - start), new(dy + start, end - start), new(dx + start, end - start), tanh);
+    }
+
+    private static void ForwardPart(ReadOnlySpan<float> x, Span<float> y, bool tanh)
+    {
+        if (tanh) ForwardPart<TanhForm>(x, y);
+        else ForwardPart<ExactForm>(x, y);
+    }
+
+    private static void BackwardPart(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool tanh)
+    {
+        if (tanh) BackwardPart<TanhForm>(x, dy, dx);
+        else BackwardPart<ExactForm>(x, dy, dx);
+    }
+
+    private static void ForwardPart<TForm>(ReadOnlySpan<float> x, Span<float> y) where TForm : struct, IForm
+    {
+        ref float xr = ref MemoryMarshal.GetReference(x), yr = ref MemoryMarshal.GetReference(y);
         int i = 0;
         if (Vector.IsHardwareAccelerated)
             for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
-                (new Vector<float>(dy[i..]) * Derivative(new Vector<float>(x[i..]), tanh)).CopyTo(dx[i..]);
-        for (; i < x.Length; i++) dx[i] = dy[i] * Derivative(new Vector<float>(x[i]), tanh)[0];
+                TForm.Value(Vector.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
+        for (; i < x.Length; i++) y[i] = TForm.Value(new Vector<float>(x[i]))[0];
+    }
+
+    private static void BackwardPart<TForm>(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) where TForm : struct, IForm
+    {
+        ref float xr = ref MemoryMarshal.GetReference(x), dyr = ref MemoryMarshal.GetReference(dy), dxr = ref MemoryMarshal.GetReference(dx);
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
+                (Vector.LoadUnsafe(ref dyr, (nuint)i) * TForm.Derivative(Vector.LoadUnsafe(ref xr, (nuint)i))).StoreUnsafe(ref dxr, (nuint)i);
+        for (; i < x.Length; i++) dx[i] = dy[i] * TForm.Derivative(new Vector<float>(x[i]))[0];
+    }
+
+    /// <summary>One form of GELU: its value and its derivative per lane.</summary>
+    private interface IForm
+    {
+        static abstract Vector<float> Value(Vector<float> x);
+        static abstract Vector<float> Derivative(Vector<float> x);
+    }
+
+    private readonly struct ExactForm : IForm
+    {
+        public static Vector<float> Value(Vector<float> x) => x * Cdf(x, out _);
+        public static Vector<float> Derivative(Vector<float> x) => GeluFloat.Derivative(x, tanh: false);
+    }
+
+    private readonly struct TanhForm : IForm
+    {
+        public static Vector<float> Value(Vector<float> x) => x * TanhGate(x);
+        public static Vector<float> Derivative(Vector<float> x) => GeluFloat.Derivative(x, tanh: true);
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]

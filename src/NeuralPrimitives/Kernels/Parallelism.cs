@@ -166,3 +166,60 @@ internal abstract class ParallelJob
     /// <summary>Runs part <paramref name="part"/> of the job.</summary>
     public abstract void Execute(int part);
 }
+
+/// <summary>An element-wise operation on elements [start, end) of the arrays it refers to (a struct, so no call per element).</summary>
+internal interface IRangeOperation
+{
+    /// <summary>Computes elements <paramref name="start"/> … <paramref name="end"/> − 1.</summary>
+    void Run(int start, int end);
+}
+
+/// <summary>
+/// Splits an element-wise operation over a long range between the threads (e.g. the GELU of a feed-forward net's
+/// hidden layer, millions of elements); ranges shorter than two parts run on the calling thread. Parts start at
+/// multiples of 64 elements, so a vector loop sees the same vector boundaries whatever the split.
+/// </summary>
+internal static class ParallelRanges
+{
+    /// <summary>The shortest part (elements): shorter ones cost more to hand over than they save.</summary>
+    internal const int MinPartLength = 1 << 15;
+
+    /// <summary>Runs <paramref name="operation"/> over [0, <paramref name="length"/>).</summary>
+    public static void Run<TOp>(TOp operation, int length) where TOp : struct, IRangeOperation
+    {
+        int threads = Math.Min(Parallelism.NumThreads, length / MinPartLength);
+        if (threads <= 1 || !Parallelism.TryEnterParallel())
+        {
+            operation.Run(0, length);
+            return;
+        }
+        var job = RangeJob<TOp>.Instance;
+        try
+        {
+            int parts = Math.Min(4 * threads, length / MinPartLength);
+            job.Operation = operation;
+            job.Length = length;
+            job.PartLength = (length / parts + 63) & ~63;
+            Parallelism.RunParallel(job, threads, (length + job.PartLength - 1) / job.PartLength);
+        }
+        finally
+        {
+            job.Operation = default; // drop the pointers into the caller's buffers
+            Parallelism.ExitParallel();
+        }
+    }
+
+    private sealed class RangeJob<TOp> : ParallelJob where TOp : struct, IRangeOperation
+    {
+        /// <summary>One instance per operation type; only used between Parallelism.TryEnterParallel and ExitParallel.</summary>
+        public static readonly RangeJob<TOp> Instance = new();
+        public TOp Operation;
+        public int Length, PartLength;
+
+        public override void Execute(int part)
+        {
+            int start = part * PartLength;
+            Operation.Run(start, Math.Min(Length, start + PartLength));
+        }
+    }
+}

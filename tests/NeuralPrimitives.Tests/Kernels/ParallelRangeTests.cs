@@ -1,0 +1,49 @@
+namespace NeuralPrimitives.Tests.Kernels;
+
+// Element-wise kernels over long ranges split them between the threads (ParallelRanges): the result must be the same
+// bit for bit for any thread count, and equal the double-precision formula, so a part that starts or ends at the
+// wrong element cannot hide. The length gives several parts and a scalar tail.
+[Collection(GlobalStateCollection.Name)]
+public class ParallelRangeTests
+{
+    private const int Large = ParallelRanges.MinPartLength * 5 + 13;
+
+    private static float[] Inputs(ulong seed)
+    {
+        var x = new float[Large];
+        new Rng(seed).FillNormal<float>(x);
+        for (int i = 0; i < Large; i++) x[i] *= 3;
+        return x;
+    }
+
+    [Theory]
+    [InlineData(GeluApproximation.None)]
+    [InlineData(GeluApproximation.Tanh)]
+    public void FloatGeluOverLongRangesDoesNotDependOnTheThreadCount(GeluApproximation approximate)
+    {
+        var x = Inputs(1);
+        var dy = Inputs(2);
+        (float[] Y, float[] Dx) Run(int threads) => GlobalStateCollection.WithThreads(threads, () =>
+        {
+            var y = new float[Large];
+            var dx = new float[Large];
+            Activations.Gelu<float>(x, y, approximate);
+            Activations.GeluBackward<float>(x, dy, dx, approximate);
+            return (y, dx);
+        });
+
+        var two = GlobalStateCollection.RetryUntilParallel(() => Run(2), parallelRuns: 2);
+        var one = Run(1);
+        Assert.Equal(one.Y, two.Y);
+        Assert.Equal(one.Dx, two.Dx);
+        Assert.Equal(Run(3).Y, two.Y);
+
+        var xd = Array.ConvertAll(x, v => (double)v);
+        var yd = new double[Large];
+        var dxd = new double[Large];
+        Activations.Gelu<double>(xd, yd, approximate);
+        Activations.GeluBackward<double>(xd, Array.ConvertAll(dy, v => (double)v), dxd, approximate);
+        TestData.AssertClose<float>(Array.ConvertAll(yd, v => (float)v), two.Y, 1e-5, 1e-5, $"GELU {approximate}");
+        TestData.AssertClose<float>(Array.ConvertAll(dxd, v => (float)v), two.Dx, 1e-5, 1e-5, $"GELU' {approximate}");
+    }
+}
