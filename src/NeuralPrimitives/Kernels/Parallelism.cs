@@ -175,8 +175,9 @@ internal interface IRangeOperation
 }
 
 /// <summary>
-/// Splits an element-wise operation over a long range between the threads (e.g. the GELU of a feed-forward net's
-/// hidden layer, millions of elements); ranges shorter than two parts run on the calling thread. Parts start at
+/// Splits an element-wise operation over a long range between the threads (the GELU of a feed-forward net's hidden
+/// layer, millions of elements; an optimiser's update of a large parameter); ranges shorter than two parts run on the
+/// calling thread. Parts start at
 /// multiples of 64 elements, so a vector loop sees the same vector boundaries whatever the split.
 /// </summary>
 internal static class ParallelRanges

@@ -24,7 +24,7 @@
 //
 // Element-wise updates run through Elementwise<T> (SIMD + scalar tail, one definition of the math); a
 // parameter of RangeSplitThreshold elements or more is split into ranges run on Parallelism.NumThreads threads
-// (the update is memory-bound, so both cores' bandwidth helps). Nothing is allocated by Step after each
+// (ParallelRanges, Kernels/Parallelism.cs; the update is memory-bound, so both cores' bandwidth helps). Nothing is allocated by Step after each
 // parameter's state exists.
 using System.Globalization;
 
@@ -79,10 +79,8 @@ internal sealed class ParameterState<T>(int slots)
 /// <typeparam name="T">Element type (<c>float</c> or <c>double</c>).</typeparam>
 public abstract class Optimizer<T> : IOptimizer where T : unmanaged, IBinaryFloatingPointIeee754<T>
 {
-    /// <summary>Parameters with at least this many elements are updated on <see cref="Parallelism.NumThreads"/> threads.</summary>
-    internal const int RangeSplitThreshold = 1 << 16;
-
-    private const int PartsPerThread = 4, PartAlignment = 64;
+    /// <summary>Parameters with at least this many elements are updated on <see cref="Parallelism.NumThreads"/> threads (two parts of <see cref="ParallelRanges"/>).</summary>
+    internal const int RangeSplitThreshold = 2 * ParallelRanges.MinPartLength;
 
     private readonly ParamGroup<T>[] _groups;
     private readonly Parameter<T>[][] _groupParameters;
@@ -90,14 +88,12 @@ public abstract class Optimizer<T> : IOptimizer where T : unmanaged, IBinaryFloa
     private readonly Parameter<T>[] _parameters; // every parameter by state index
     private readonly ParameterState<T>?[] _state;
     private readonly ParamGroup _defaults;
-    private readonly RangeJob _job;
 
     private protected Optimizer(IEnumerable<ParamGroup<T>> paramGroups, ParamGroup defaults, string argument, bool singleList)
     {
         ArgumentNullException.ThrowIfNull(paramGroups, argument);
         _defaults = defaults;
         _groups = paramGroups.ToArray();
-        _job = new RangeJob(this);
         if (_groups.Length == 0)
             throw new ArgumentException($"{argument} must contain at least one parameter group, got none.", argument);
         _groupParameters = new Parameter<T>[_groups.Length][];
@@ -251,31 +247,8 @@ public abstract class Optimizer<T> : IOptimizer where T : unmanaged, IBinaryFloa
     private protected void RunRange(Parameter<T> parameter)
     {
         (Theta, Grad) = (parameter.Data, parameter.Grad);
-        Split(parameter.Length);
+        ParallelRanges.Run(new Update(this), parameter.Length);
         Theta = Grad = [];
-    }
-
-    private void Split(int length)
-    {
-        int threads = Parallelism.NumThreads;
-        if (threads <= 1 || length < RangeSplitThreshold || !Parallelism.TryEnterParallel())
-        {
-            UpdateRange(0, length);
-            return;
-        }
-        try
-        {
-            int parts = Math.Min(threads * PartsPerThread, length / (RangeSplitThreshold / PartsPerThread));
-            int partSize = (length + parts - 1) / parts;
-            partSize = (partSize + PartAlignment - 1) / PartAlignment * PartAlignment;
-            _job.Length = length;
-            _job.PartSize = partSize;
-            Parallelism.RunParallel(_job, threads, (length + partSize - 1) / partSize);
-        }
-        finally
-        {
-            Parallelism.ExitParallel();
-        }
     }
 
     private ParameterState<T> NewState(int index, ParamGroup group)
@@ -518,15 +491,9 @@ public abstract class Optimizer<T> : IOptimizer where T : unmanaged, IBinaryFloa
         }
     }
 
-    /// <summary>The parts of a large parameter's update, each a range of elements.</summary>
-    private sealed class RangeJob(Optimizer<T> owner) : ParallelJob
+    /// <summary>The update of elements [start, end) of the parameter being stepped (a range of <see cref="ParallelRanges"/>).</summary>
+    private readonly struct Update(Optimizer<T> owner) : IRangeOperation
     {
-        public int Length, PartSize;
-
-        public override void Execute(int part)
-        {
-            int start = part * PartSize;
-            owner.UpdateRange(start, Math.Min(PartSize, Length - start));
-        }
+        public void Run(int start, int end) => owner.UpdateRange(start, end - start);
     }
 }
