@@ -41,54 +41,26 @@ internal static unsafe class GeluFloat
 
     private static void ForwardPart(ReadOnlySpan<float> x, Span<float> y, bool tanh)
     {
-        if (tanh) ForwardPart<TanhForm>(x, y);
-        else ForwardPart<ExactForm>(x, y);
-    }
-
-    private static void BackwardPart(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool tanh)
-    {
-        if (tanh) BackwardPart<TanhForm>(x, dy, dx);
-        else BackwardPart<ExactForm>(x, dy, dx);
-    }
-
-    private static void ForwardPart<TForm>(ReadOnlySpan<float> x, Span<float> y) where TForm : struct, IForm
-    {
         ref float xr = ref MemoryMarshal.GetReference(x), yr = ref MemoryMarshal.GetReference(y);
         int i = 0;
         if (Vector.IsHardwareAccelerated)
             for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
-                TForm.Value(Vector.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref yr, (nuint)i);
-        for (; i < x.Length; i++) y[i] = TForm.Value(new Vector<float>(x[i]))[0];
+                Value(Vector.LoadUnsafe(ref xr, (nuint)i), tanh).StoreUnsafe(ref yr, (nuint)i);
+        for (; i < x.Length; i++) y[i] = Value(new Vector<float>(x[i]), tanh)[0];
     }
 
-    private static void BackwardPart<TForm>(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) where TForm : struct, IForm
+    private static void BackwardPart(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool tanh)
     {
         ref float xr = ref MemoryMarshal.GetReference(x), dyr = ref MemoryMarshal.GetReference(dy), dxr = ref MemoryMarshal.GetReference(dx);
         int i = 0;
         if (Vector.IsHardwareAccelerated)
             for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
-                (Vector.LoadUnsafe(ref dyr, (nuint)i) * TForm.Derivative(Vector.LoadUnsafe(ref xr, (nuint)i))).StoreUnsafe(ref dxr, (nuint)i);
-        for (; i < x.Length; i++) dx[i] = dy[i] * TForm.Derivative(new Vector<float>(x[i]))[0];
+                (Vector.LoadUnsafe(ref dyr, (nuint)i) * Derivative(Vector.LoadUnsafe(ref xr, (nuint)i), tanh)).StoreUnsafe(ref dxr, (nuint)i);
+        for (; i < x.Length; i++) dx[i] = dy[i] * Derivative(new Vector<float>(x[i]), tanh)[0];
     }
 
-    /// <summary>One form of GELU: its value and its derivative per lane.</summary>
-    private interface IForm
-    {
-        static abstract Vector<float> Value(Vector<float> x);
-        static abstract Vector<float> Derivative(Vector<float> x);
-    }
-
-    private readonly struct ExactForm : IForm
-    {
-        public static Vector<float> Value(Vector<float> x) => x * Cdf(x, out _);
-        public static Vector<float> Derivative(Vector<float> x) => GeluFloat.Derivative(x, tanh: false);
-    }
-
-    private readonly struct TanhForm : IForm
-    {
-        public static Vector<float> Value(Vector<float> x) => x * TanhGate(x);
-        public static Vector<float> Derivative(Vector<float> x) => GeluFloat.Derivative(x, tanh: true);
-    }
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> Value(Vector<float> v, bool tanh) => tanh ? v * TanhGate(v) : v * Cdf(v, out _);
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static Vector<float> Derivative(Vector<float> v, bool tanh)
