@@ -185,10 +185,14 @@ internal static class ParallelRanges
     /// <summary>The shortest part (elements): shorter ones cost more to hand over than they save.</summary>
     internal const int MinPartLength = 1 << 15;
 
-    /// <summary>Runs <paramref name="operation"/> over [0, <paramref name="length"/>).</summary>
-    public static void Run<TOp>(TOp operation, int length) where TOp : struct, IRangeOperation
+    /// <summary>
+    /// Runs <paramref name="operation"/> over [0, <paramref name="length"/>), where each index stands for
+    /// <paramref name="cost"/> elements of work (a row of a matrix, a column summed over all rows).
+    /// </summary>
+    public static void Run<TOp>(TOp operation, int length, int cost = 1) where TOp : struct, IRangeOperation
     {
-        int threads = Math.Min(Parallelism.NumThreads, length / MinPartLength);
+        long work = (long)length * cost;
+        int threads = (int)Math.Min(Math.Min(Parallelism.NumThreads, work / MinPartLength), (length + 63) / 64);
         if (threads <= 1 || !Parallelism.TryEnterParallel())
         {
             operation.Run(0, length);
@@ -197,7 +201,7 @@ internal static class ParallelRanges
         var job = RangeJob<TOp>.Instance;
         try
         {
-            int parts = Math.Min(4 * threads, length / MinPartLength);
+            int parts = (int)Math.Min(Math.Min(4 * threads, work / MinPartLength), (length + 63) / 64);
             job.Operation = operation;
             job.Length = length;
             job.PartLength = (length / parts + 63) & ~63;
@@ -221,6 +225,56 @@ internal static class ParallelRanges
         {
             int start = part * PartLength;
             Operation.Run(start, Math.Min(Length, start + PartLength));
+        }
+    }
+
+    /// <summary>dst = x + y element-wise (a residual connection), split between the threads when long.</summary>
+    public static unsafe void Add<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> y, Span<T> dst) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        Debug.Assert(x.Length == y.Length && x.Length == dst.Length);
+        fixed (T* px = x, py = y, pd = dst) Run(new AddRange<T>(px, py, pd), x.Length);
+    }
+
+    /// <summary>y[r, :] += bias for every row r of y [rows, bias.Length] (a layer's bias), split by rows.</summary>
+    public static unsafe void AddToRows<T>(Span<T> y, ReadOnlySpan<T> bias) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int n = bias.Length;
+        fixed (T* py = y, pb = bias) Run(new AddToRowsRange<T>(py, pb, n), y.Length / n, n);
+    }
+
+    /// <summary>sum[j] += Σ_r x[r, j] over the rows of x [rows, sum.Length] (a bias gradient), split by columns so
+    /// that each column is summed in row order whatever the split.</summary>
+    public static unsafe void AccumulateRowSum<T>(ReadOnlySpan<T> x, Span<T> sum) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int n = sum.Length, rows = x.Length / n;
+        fixed (T* px = x, ps = sum) Run(new RowSumRange<T>(px, ps, n, rows), n, rows);
+    }
+
+    private readonly unsafe struct AddRange<T>(T* x, T* y, T* dst) : IRangeOperation where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end) =>
+            TensorPrimitives.Add(new ReadOnlySpan<T>(x + start, end - start), new ReadOnlySpan<T>(y + start, end - start), new Span<T>(dst + start, end - start));
+    }
+
+    private readonly unsafe struct AddToRowsRange<T>(T* y, T* bias, int n) : IRangeOperation where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            var b = new ReadOnlySpan<T>(bias, n);
+            for (int r = start; r < end; r++)
+            {
+                var row = new Span<T>(y + (nint)r * n, n);
+                TensorPrimitives.Add(row, b, row);
+            }
+        }
+    }
+
+    private readonly unsafe struct RowSumRange<T>(T* x, T* sum, int n, int rows) : IRangeOperation where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        public void Run(int start, int end)
+        {
+            var s = new Span<T>(sum + start, end - start);
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(s, new ReadOnlySpan<T>(x + (nint)r * n + start, end - start), s);
         }
     }
 }

@@ -116,11 +116,7 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
         int rows = x.Length / InFeatures;
         Gemm.Multiply(transposeA: false, transposeB: true, rows, OutFeatures, InFeatures, T.One, x, Weight.Data, T.Zero, y);
         if (Bias is null) return;
-        for (int r = 0; r < rows; r++)
-        {
-            var yr = y.Slice(r * OutFeatures, OutFeatures);
-            TensorPrimitives.Add(yr, Bias.Data, yr);
-        }
+        ParallelRanges.AddToRows(y.Slice(0, rows * OutFeatures), Bias.Data);          // y[r, :] += b
     }
 
     /// <inheritdoc />
@@ -139,8 +135,7 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
         if (Weight.RequiresGrad)
             Gemm.Multiply(transposeA: true, transposeB: false, OutFeatures, InFeatures, rows, T.One, dy, x, T.One, Weight.Grad.AsSpan());
         if (Bias is { RequiresGrad: true })
-            for (int r = 0; r < rows; r++)
-                TensorPrimitives.Add(Bias.Grad, dy.Slice(r * OutFeatures, OutFeatures), Bias.Grad);
+            ParallelRanges.AccumulateRowSum(dy.Slice(0, rows * OutFeatures), Bias.Grad);  // db += Σ_r dy[r, :]
         pass.Complete(dInput.AsReadOnlySpan(), "dInput");
         return dInput;
     }

@@ -57,10 +57,10 @@ public sealed class GptBlock<T> : Module<T>, ILayer<T> where T : unmanaged, IBin
         using var pass = BeginForward();
         var a = Attn.Forward(Ln1.Forward(input));
         var x1 = _x1.Get(input.Lengths);
-        TensorPrimitives.Add(input.AsReadOnlySpan(), a.AsReadOnlySpan(), x1.AsSpan());      // x₁ = x + a
+        ParallelRanges.Add(input.AsReadOnlySpan(), a.AsReadOnlySpan(), x1.AsSpan());      // x₁ = x + a
         var m = Mlp.Forward(Ln2.Forward(x1));
         var output = _output.Get(input.Lengths);
-        TensorPrimitives.Add(x1.AsReadOnlySpan(), m.AsReadOnlySpan(), output.AsSpan());     // y = x₁ + m
+        ParallelRanges.Add(x1.AsReadOnlySpan(), m.AsReadOnlySpan(), output.AsSpan());     // y = x₁ + m
         _lastOutput = output;
         pass.Complete(output.AsReadOnlySpan(), "output");
         return output;
@@ -74,10 +74,10 @@ public sealed class GptBlock<T> : Module<T>, ILayer<T> where T : unmanaged, IBin
         Guard.SameShape(_lastOutput!, dOutput, nameof(dOutput));
         var dm = Ln2.Backward(Mlp.Backward(dOutput));
         var dX1 = _dX1.Get(dOutput.Lengths);
-        TensorPrimitives.Add(dOutput.AsReadOnlySpan(), dm.AsReadOnlySpan(), dX1.AsSpan());  // dx₁ = dy + ∂(mlp∘ln_2)
+        ParallelRanges.Add(dOutput.AsReadOnlySpan(), dm.AsReadOnlySpan(), dX1.AsSpan());  // dx₁ = dy + ∂(mlp∘ln_2)
         var da = Ln1.Backward(Attn.Backward(dX1));
         var dInput = _dInput.Get(dOutput.Lengths);
-        TensorPrimitives.Add(dX1.AsReadOnlySpan(), da.AsReadOnlySpan(), dInput.AsSpan());   // dx = dx₁ + ∂(attn∘ln_1)
+        ParallelRanges.Add(dX1.AsReadOnlySpan(), da.AsReadOnlySpan(), dInput.AsSpan());   // dx = dx₁ + ∂(attn∘ln_1)
         pass.Complete(dInput.AsReadOnlySpan(), "dInput");
         return dInput;
     }

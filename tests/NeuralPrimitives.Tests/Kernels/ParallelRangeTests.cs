@@ -46,4 +46,44 @@ public class ParallelRangeTests
         TestData.AssertClose<float>(Array.ConvertAll(yd, v => (float)v), two.Y, 1e-5, 1e-5, $"GELU {approximate}");
         TestData.AssertClose<float>(Array.ConvertAll(dxd, v => (float)v), two.Dx, 1e-5, 1e-5, $"GELU' {approximate}");
     }
+
+    [Fact]
+    public void ResidualAddsBiasAddsAndBiasSumsDoNotDependOnTheThreadCountAndMatchTheLoops()
+    {
+        // rows × n with n not a multiple of 64 (the column split's parts) and rows not a multiple of 64 (the row split's).
+        const int n = 200, rows = 800;
+        var x = Inputs(3).AsSpan(0, rows * n).ToArray();
+        var y = Inputs(4).AsSpan(0, rows * n).ToArray();
+        var bias = Inputs(5).AsSpan(0, n).ToArray();
+        (float[] Sum, float[] Biased, float[] ColumnSums) Run(int threads) => GlobalStateCollection.WithThreads(threads, () =>
+        {
+            var sum = new float[rows * n];
+            ParallelRanges.Add<float>(x, y, sum);
+            var biased = (float[])x.Clone();
+            ParallelRanges.AddToRows<float>(biased, bias);
+            var columnSums = (float[])bias.Clone();
+            ParallelRanges.AccumulateRowSum<float>(x, columnSums);
+            return (sum, biased, columnSums);
+        });
+
+        var two = GlobalStateCollection.RetryUntilParallel(() => Run(2), parallelRuns: 3);
+        var one = Run(1);
+        Assert.Equal(one.Sum, two.Sum);
+        Assert.Equal(one.Biased, two.Biased);
+        Assert.Equal(one.ColumnSums, two.ColumnSums);
+        Assert.Equal(Run(3).ColumnSums, two.ColumnSums);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < n; j++)
+            {
+                int i = r * n + j;
+                Assert.Equal(x[i] + y[i], two.Sum[i]);
+                Assert.Equal(x[i] + bias[j], two.Biased[i]);
+            }
+        for (int j = 0; j < n; j++)
+        {
+            float s = bias[j];
+            for (int r = 0; r < rows; r++) s += x[r * n + j];   // row order, as the split keeps it
+            Assert.Equal(s, two.ColumnSums[j]);
+        }
+    }
 }
