@@ -16,12 +16,7 @@ internal static class AttentionProjection
         ReadOnlySpan<T> bias, Span<T> y, int ldy) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         Gemm.Multiply(false, true, rows, outFeatures, inFeatures, T.One, x, ldx, weight, inFeatures, T.Zero, y, ldy);
-        if (bias.IsEmpty) return;
-        for (int r = 0; r < rows; r++)
-        {
-            var row = y.Slice(r * ldy, outFeatures);
-            TensorPrimitives.Add(row, bias, row);
-        }
+        if (!bias.IsEmpty) ParallelRanges.AddToRows(y, ldy, rows, bias[..outFeatures]);
     }
 
     /// <summary>Y = X·Wᵀ + b with an optional bias array.</summary>
@@ -42,9 +37,6 @@ internal static class AttentionProjection
         if (weight.RequiresGrad)
             Gemm.Multiply(true, false, outFeatures, inFeatures, rows, T.One, dy, lddy, x, ldx, T.One, weight.Grad.AsSpan(w0), inFeatures);
         if (bias is { RequiresGrad: true })
-        {
-            var db = bias.Grad.AsSpan(biasPart * outFeatures, outFeatures);
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(db, dy.Slice(r * lddy, outFeatures), db);
-        }
+            ParallelRanges.AccumulateRowSum(dy, lddy, rows, bias.Grad.AsSpan(biasPart * outFeatures, outFeatures));
     }
 }

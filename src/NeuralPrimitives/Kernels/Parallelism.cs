@@ -191,8 +191,9 @@ internal static class ParallelRanges
     /// </summary>
     public static void Run<TOp>(TOp operation, int length, int cost = 1) where TOp : struct, IRangeOperation
     {
-        long work = (long)length * cost;
-        int threads = (int)Math.Min(Math.Min(Parallelism.NumThreads, work / MinPartLength), (length + 63) / 64);
+        // At most one part per MinPartLength elements of work, and every part at least 64 indices long.
+        int maxParts = (int)Math.Min((long)length * cost / MinPartLength, (length + 63) / 64);
+        int threads = Math.Min(Parallelism.NumThreads, maxParts);
         if (threads <= 1 || !Parallelism.TryEnterParallel())
         {
             operation.Run(0, length);
@@ -201,7 +202,7 @@ internal static class ParallelRanges
         var job = RangeJob<TOp>.Instance;
         try
         {
-            int parts = (int)Math.Min(Math.Min(4 * threads, work / MinPartLength), (length + 63) / 64);
+            int parts = Math.Min(4 * threads, maxParts);
             job.Operation = operation;
             job.Length = length;
             job.PartLength = (length / parts + 63) & ~63;
@@ -235,19 +236,21 @@ internal static class ParallelRanges
         fixed (T* px = x, py = y, pd = dst) Run(new AddRange<T>(px, py, pd), x.Length);
     }
 
-    /// <summary>y[r, :] += bias for every row r of y [rows, bias.Length] (a layer's bias), split by rows.</summary>
-    public static unsafe void AddToRows<T>(Span<T> y, ReadOnlySpan<T> bias) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    /// <summary>y[r, 0..n) += bias for rows r &lt; <paramref name="rows"/> of y (row stride <paramref name="ld"/>, n = bias.Length): a layer's bias, split by rows.</summary>
+    public static unsafe void AddToRows<T>(Span<T> y, int ld, int rows, ReadOnlySpan<T> bias) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        int n = bias.Length;
-        fixed (T* py = y, pb = bias) Run(new AddToRowsRange<T>(py, pb, n), y.Length / n, n);
+        if (rows == 0) return;
+        y = y[..((rows - 1) * ld + bias.Length)]; // the rows must fit (pointers below)
+        fixed (T* py = y, pb = bias) Run(new AddToRowsRange<T>(py, ld, pb, bias.Length), rows, bias.Length);
     }
 
-    /// <summary>sum[j] += Σ_r x[r, j] over the rows of x [rows, sum.Length] (a bias gradient), split by columns so
-    /// that each column is summed in row order whatever the split.</summary>
-    public static unsafe void AccumulateRowSum<T>(ReadOnlySpan<T> x, Span<T> sum) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    /// <summary>sum[j] += Σ_r x[r, j] over rows r &lt; <paramref name="rows"/> of x (row stride <paramref name="ld"/>): a bias
+    /// gradient, split by columns so that each column is summed in row order whatever the split.</summary>
+    public static unsafe void AccumulateRowSum<T>(ReadOnlySpan<T> x, int ld, int rows, Span<T> sum) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        int n = sum.Length, rows = x.Length / n;
-        fixed (T* px = x, ps = sum) Run(new RowSumRange<T>(px, ps, n, rows), n, rows);
+        if (rows == 0) return;
+        x = x[..((rows - 1) * ld + sum.Length)]; // the rows must fit (pointers below)
+        fixed (T* px = x, ps = sum) Run(new RowSumRange<T>(px, ld, rows, ps), sum.Length, rows);
     }
 
     private readonly unsafe struct AddRange<T>(T* x, T* y, T* dst) : IRangeOperation where T : unmanaged, IBinaryFloatingPointIeee754<T>
@@ -256,25 +259,25 @@ internal static class ParallelRanges
             TensorPrimitives.Add(new ReadOnlySpan<T>(x + start, end - start), new ReadOnlySpan<T>(y + start, end - start), new Span<T>(dst + start, end - start));
     }
 
-    private readonly unsafe struct AddToRowsRange<T>(T* y, T* bias, int n) : IRangeOperation where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    private readonly unsafe struct AddToRowsRange<T>(T* y, int ld, T* bias, int n) : IRangeOperation where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         public void Run(int start, int end)
         {
             var b = new ReadOnlySpan<T>(bias, n);
             for (int r = start; r < end; r++)
             {
-                var row = new Span<T>(y + (nint)r * n, n);
+                var row = new Span<T>(y + (nint)r * ld, n);
                 TensorPrimitives.Add(row, b, row);
             }
         }
     }
 
-    private readonly unsafe struct RowSumRange<T>(T* x, T* sum, int n, int rows) : IRangeOperation where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    private readonly unsafe struct RowSumRange<T>(T* x, int ld, int rows, T* sum) : IRangeOperation where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         public void Run(int start, int end)
         {
             var s = new Span<T>(sum + start, end - start);
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(s, new ReadOnlySpan<T>(x + (nint)r * n + start, end - start), s);
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(s, new ReadOnlySpan<T>(x + (nint)r * ld + start, end - start), s);
         }
     }
 }

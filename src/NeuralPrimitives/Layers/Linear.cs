@@ -116,7 +116,7 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
         int rows = x.Length / InFeatures;
         Gemm.Multiply(transposeA: false, transposeB: true, rows, OutFeatures, InFeatures, T.One, x, Weight.Data, T.Zero, y);
         if (Bias is null) return;
-        ParallelRanges.AddToRows(y.Slice(0, rows * OutFeatures), Bias.Data);          // y[r, :] += b
+        ParallelRanges.AddToRows(y, OutFeatures, rows, Bias.Data);                      // y[r, :] += b
     }
 
     /// <inheritdoc />
@@ -135,7 +135,7 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
         if (Weight.RequiresGrad)
             Gemm.Multiply(transposeA: true, transposeB: false, OutFeatures, InFeatures, rows, T.One, dy, x, T.One, Weight.Grad.AsSpan());
         if (Bias is { RequiresGrad: true })
-            ParallelRanges.AccumulateRowSum(dy.Slice(0, rows * OutFeatures), Bias.Grad);  // db += Σ_r dy[r, :]
+            ParallelRanges.AccumulateRowSum(dy, OutFeatures, rows, Bias.Grad);              // db += Σ_r dy[r, :]
         pass.Complete(dInput.AsReadOnlySpan(), "dInput");
         return dInput;
     }

@@ -81,7 +81,7 @@ internal static class TransformerChecks
     public static Tensor<T> Residual<T>(Tensor<T> x, Tensor<T> fx, TensorBuffer<T>? buffer) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         var y = buffer is null ? Tensor.Create(new T[x.FlattenedLength], x.Lengths) : buffer.Get(x.Lengths);
-        TensorPrimitives.Add(x.AsReadOnlySpan(), fx.AsReadOnlySpan(), y.AsSpan());
+        ParallelRanges.Add(x.AsReadOnlySpan(), fx.AsReadOnlySpan(), y.AsSpan());
         return y;
     }
 

@@ -60,9 +60,9 @@ public class ParallelRangeTests
             var sum = new float[rows * n];
             ParallelRanges.Add<float>(x, y, sum);
             var biased = (float[])x.Clone();
-            ParallelRanges.AddToRows<float>(biased, bias);
+            ParallelRanges.AddToRows<float>(biased, n, rows, bias);
             var columnSums = (float[])bias.Clone();
-            ParallelRanges.AccumulateRowSum<float>(x, columnSums);
+            ParallelRanges.AccumulateRowSum<float>(x, n, rows, columnSums);
             return (sum, biased, columnSums);
         });
 
