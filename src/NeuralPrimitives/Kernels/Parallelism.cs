@@ -187,12 +187,14 @@ internal static class ParallelRanges
 
     /// <summary>
     /// Runs <paramref name="operation"/> over [0, <paramref name="length"/>), where each index stands for
-    /// <paramref name="cost"/> elements of work (a row of a matrix, a column summed over all rows).
+    /// <paramref name="cost"/> elements of work (a row of a matrix, a column summed over all rows), in parts of
+    /// at least <paramref name="minPart"/> indices (a multiple of 64).
     /// </summary>
-    public static void Run<TOp>(TOp operation, int length, int cost = 1) where TOp : struct, IRangeOperation
+    public static void Run<TOp>(TOp operation, int length, int cost = 1, int minPart = 64) where TOp : struct, IRangeOperation
     {
-        // At most one part per MinPartLength elements of work, and every part at least 64 indices long.
-        int maxParts = (int)Math.Min((long)length * cost / MinPartLength, (length + 63) / 64);
+        Debug.Assert(minPart > 0 && minPart % 64 == 0);
+        // At most one part per MinPartLength elements of work, and every part at least minPart indices long.
+        int maxParts = (int)Math.Min((long)length * cost / MinPartLength, (length + minPart - 1) / minPart);
         int threads = Math.Min(Parallelism.NumThreads, maxParts);
         if (threads <= 1 || !Parallelism.TryEnterParallel())
         {
@@ -246,12 +248,21 @@ internal static class ParallelRanges
 
     /// <summary>sum[j] += Σ_r x[r, j] over rows r &lt; <paramref name="rows"/> of x (row stride <paramref name="ld"/>): a bias
     /// gradient, split by columns so that each column is summed in row order whatever the split.</summary>
+    /// <remarks>
+    /// Parts are at least <see cref="RowSumMinPart"/> columns wide: a narrow part walks down its few columns through rows
+    /// a whole row stride apart, which caches and prefetchers serve badly. Measured on a Zen 4 host, one thread,
+    /// x [2048, 1024]: 128-column parts of one span add per row took 0.5–2.2 ms; the blocked kernel below in
+    /// 512-column parts 0.17–0.23 ms, the same as one span add per row over the whole width (0.18).
+    /// </remarks>
     public static unsafe void AccumulateRowSum<T>(ReadOnlySpan<T> x, int ld, int rows, Span<T> sum) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         if (rows == 0) return;
         x = x[..((rows - 1) * ld + sum.Length)]; // the rows must fit (pointers below)
-        fixed (T* px = x, ps = sum) Run(new RowSumRange<T>(px, ld, rows, ps), sum.Length, rows);
+        fixed (T* px = x, ps = sum) Run(new RowSumRange<T>(px, ld, rows, ps), sum.Length, rows, RowSumMinPart);
     }
+
+    /// <summary>The narrowest column part of <see cref="AccumulateRowSum{T}"/>.</summary>
+    internal const int RowSumMinPart = 256;
 
     private readonly unsafe struct AddRange<T>(T* x, T* y, T* dst) : IRangeOperation where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -272,12 +283,41 @@ internal static class ParallelRanges
         }
     }
 
+    /// <summary>
+    /// sum[j] += Σ_r x[r, j] for columns [start, end): rows in blocks of 8; in a block, each group of 4 vectors of
+    /// columns is summed over the block's rows in registers and added to sum once. Every column is still summed in
+    /// row order (sum[j] + x[0, j] + x[1, j] + …), so the bits do not depend on the split or the vector width.
+    /// </summary>
     private readonly unsafe struct RowSumRange<T>(T* x, int ld, int rows, T* sum) : IRangeOperation where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
+        private const int RowBlock = 8;
+
         public void Run(int start, int end)
         {
-            var s = new Span<T>(sum + start, end - start);
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(s, new ReadOnlySpan<T>(x + (nint)r * ld + start, end - start), s);
+            int w = Vector<T>.Count;
+            for (int r0 = 0; r0 < rows; r0 += RowBlock)
+            {
+                int r1 = Math.Min(rows, r0 + RowBlock);
+                T* block = x + (nint)r0 * ld;
+                int j = start;
+                for (; j + 4 * w <= end; j += 4 * w)
+                {
+                    Vector<T> a0 = Vector.Load(sum + j), a1 = Vector.Load(sum + j + w), a2 = Vector.Load(sum + j + 2 * w), a3 = Vector.Load(sum + j + 3 * w);
+                    T* p = block + j;
+                    for (int r = r0; r < r1; r++, p += ld)
+                    {
+                        a0 += Vector.Load(p); a1 += Vector.Load(p + w); a2 += Vector.Load(p + 2 * w); a3 += Vector.Load(p + 3 * w);
+                    }
+                    Vector.Store(a0, sum + j); Vector.Store(a1, sum + j + w); Vector.Store(a2, sum + j + 2 * w); Vector.Store(a3, sum + j + 3 * w);
+                }
+                for (; j < end; j++)
+                {
+                    T a = sum[j];
+                    T* p = block + j;
+                    for (int r = r0; r < r1; r++, p += ld) a += *p;
+                    sum[j] = a;
+                }
+            }
         }
     }
 }

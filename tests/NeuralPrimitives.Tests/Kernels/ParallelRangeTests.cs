@@ -50,11 +50,18 @@ public class ParallelRangeTests
     [Fact]
     public void ResidualAddsBiasAddsAndBiasSumsDoNotDependOnTheThreadCountAndMatchTheLoops()
     {
-        // rows × n with n not a multiple of 64 (the column split's parts) and rows not a multiple of 64 (the row split's).
-        const int n = 200, rows = 800;
-        var x = Inputs(3).AsSpan(0, rows * n).ToArray();
-        var y = Inputs(4).AsSpan(0, rows * n).ToArray();
-        var bias = Inputs(5).AsSpan(0, n).ToArray();
+        // rows × n with n not a multiple of 64 (the column split gives parts of 256, 256 and 88 columns, the last with a
+        // scalar tail) and rows not a multiple of 64 (the row split's parts) nor of 8 (the column sums' row blocks).
+        const int n = 600, rows = 803;
+        static float[] Normal(ulong seed, int length)
+        {
+            var v = new float[length];
+            new Rng(seed).FillNormal<float>(v);
+            return v;
+        }
+        var x = Normal(3, rows * n);
+        var y = Normal(4, rows * n);
+        var bias = Normal(5, n);
         (float[] Sum, float[] Biased, float[] ColumnSums) Run(int threads) => GlobalStateCollection.WithThreads(threads, () =>
         {
             var sum = new float[rows * n];
