@@ -15,8 +15,8 @@ internal static class AttentionProjection
     public static void Forward<T>(ReadOnlySpan<T> x, int ldx, int rows, ReadOnlySpan<T> weight, int inFeatures, int outFeatures,
         ReadOnlySpan<T> bias, Span<T> y, int ldy) where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        Gemm.Multiply(false, true, rows, outFeatures, inFeatures, T.One, x, ldx, weight, inFeatures, T.Zero, y, ldy);
-        if (!bias.IsEmpty) ParallelRanges.AddToRows(y, ldy, rows, bias[..outFeatures]);
+        if (bias.IsEmpty) Gemm.Multiply(false, true, rows, outFeatures, inFeatures, T.One, x, ldx, weight, inFeatures, T.Zero, y, ldy);
+        else Gemm.MultiplyAddBias(false, true, rows, outFeatures, inFeatures, x, ldx, weight, inFeatures, bias[..outFeatures], y, ldy);
     }
 
     /// <summary>Y = X·Wᵀ + b with an optional bias array.</summary>

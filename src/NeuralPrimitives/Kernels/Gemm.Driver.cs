@@ -92,17 +92,9 @@ public static partial class Gemm
     /// <summary>Benchmark hook: true keeps few-row products on 12-row tiles on the calling thread (to measure what 8-row tiles gain).</summary>
     [ThreadStatic] internal static bool NoEightRowTiles;
 
-    private static void MultiplyFloat(bool ta, bool tb, int m, int n, int k, float alpha, ReadOnlySpan<float> a, int lda,
-        ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc) =>
-        Multiply<float, KernelF512M8, KernelF512, KernelF256, KernelF128>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-
-    private static void MultiplyDouble(bool ta, bool tb, int m, int n, int k, double alpha, ReadOnlySpan<double> a, int lda,
-        ReadOnlySpan<double> b, int ldb, double beta, Span<double> c, int ldc) =>
-        Multiply<double, KernelD512M8, KernelD512, KernelD256, KernelD128>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-
     /// <summary>Runs the product on the micro-kernel of the selected path (the kernel types of one element type).</summary>
     private static void Multiply<T, T512M8, T512, T256, T128>(bool ta, bool tb, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
-        ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc)
+        ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc, ReadOnlySpan<T> bias)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where T512M8 : struct, IGemmKernel<T>
         where T512 : struct, IGemmKernel<T>
@@ -111,11 +103,11 @@ public static partial class Gemm
     {
         switch (SelectedPath)
         {
-            case GemmPath.Vector512 when UseEightRowTiles(m): Run<T, T512M8>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-            case GemmPath.Vector512: Run<T, T512>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-            case GemmPath.Vector256: Run<T, T256>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-            case GemmPath.Vector128: Run<T, T128>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
-            default: Run<T, KernelScalar<T>>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc); break;
+            case GemmPath.Vector512 when UseEightRowTiles(m): Run<T, T512M8>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias); break;
+            case GemmPath.Vector512: Run<T, T512>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias); break;
+            case GemmPath.Vector256: Run<T, T256>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias); break;
+            case GemmPath.Vector128: Run<T, T128>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias); break;
+            default: Run<T, KernelScalar<T>>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias); break;
         }
     }
 
@@ -127,10 +119,11 @@ public static partial class Gemm
         public int M, N, K;
         public bool TransA, TransB, OverwriteFirst;
         public T Alpha;
+        public T* Bias;   // null, or n values added to every row of C after the product (MultiplyAddBias)
     }
 
     private static unsafe void Run<T, TKernel>(bool ta, bool tb, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
-        ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc)
+        ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc, ReadOnlySpan<T> bias)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
         where TKernel : struct, IGemmKernel<T>
     {
@@ -143,7 +136,11 @@ public static partial class Gemm
                 if (beta == T.Zero) row.Clear();
                 else if (beta != T.One) TensorPrimitives.Multiply(row, beta, row);
             }
-            if (k == 0 || alpha == T.Zero) return;
+            if (k == 0 || alpha == T.Zero)
+            {
+                if (!bias.IsEmpty) AddBiasRows(c, ldc, m, bias);
+                return;
+            }
             beta = T.One;
         }
 
@@ -152,15 +149,16 @@ public static partial class Gemm
             // Measured (float, n = 1024, k = 256): one row pass ≈ 16–20 µs; m = 2 packed took 56 (NN) / 92 (NT) µs.
             for (int i = 0; i < m; i++)
                 MultiplyRow(ta, tb, n, k, alpha, a.Slice(ta ? i : i * lda), lda, b, ldb, beta == T.Zero, c.Slice(i * ldc));
+            if (!bias.IsEmpty) AddBiasRows(c, ldc, m, bias);
             return;
         }
 
-        fixed (T* pa = a, pb = b, pc = c)
+        fixed (T* pa = a, pb = b, pc = c, pbias = bias)
         {
             var args = new GemmArgs<T>
             {
                 A = pa, B = pb, C = pc, Lda = lda, Ldb = ldb, Ldc = ldc, M = m, N = n, K = k,
-                TransA = ta, TransB = tb, OverwriteFirst = beta == T.Zero, Alpha = alpha,
+                TransA = ta, TransB = tb, OverwriteFirst = beta == T.Zero, Alpha = alpha, Bias = bias.IsEmpty ? null : pbias,
             };
 
             int threads = Parallelism.NumThreads;
@@ -274,6 +272,7 @@ public static partial class Gemm
             {
                 int kc = Math.Min(kcBlock, g.K - pc);
                 bool overwrite = g.OverwriteFirst && pc == 0;
+                T* bias = pc + kc == g.K ? g.Bias : null;   // after the last k block: C += bias, tile by tile
                 // Direct B: only the last, partial micro-panel is packed (a full-width read would leave the row).
                 int packFrom = directB ? nc / nr * nr : 0;
                 // One block of rows (m ≤ MC): each B micro-panel is used right after it is packed, so pack it
@@ -299,6 +298,7 @@ public static partial class Gemm
                             if (mrHere == mr && nrHere == nr)
                             {
                                 TKernel.Run(kc, ref *ap, ref *bp, bStride, ref *cp, g.Ldc, !overwrite);
+                                if (bias != null) AddBiasTile(cp, g.Ldc, mr, nr, bias + jc + jr);
                             }
                             else
                             {
@@ -310,11 +310,24 @@ public static partial class Gemm
                                     if (overwrite) for (int j = 0; j < nrHere; j++) crow[j] = trow[j];
                                     else for (int j = 0; j < nrHere; j++) crow[j] += trow[j];
                                 }
+                                if (bias != null) AddBiasTile(cp, g.Ldc, mrHere, nrHere, bias + jc + jr);
                             }
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>c[r·ldc + j] += bias[j] for r &lt; rows, j &lt; cols: one tile of C, just written by the kernel (still in L1).</summary>
+    private static unsafe void AddBiasTile<T>(T* c, nint ldc, int rows, int cols, T* bias) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        int w = Vector<T>.Count;
+        for (int r = 0; r < rows; r++, c += ldc)
+        {
+            int j = 0;
+            for (; j + w <= cols; j += w) Vector.Store(Vector.Load(c + j) + Vector.Load(bias + j), c + j);
+            for (; j < cols; j++) c[j] += bias[j];
         }
     }
 

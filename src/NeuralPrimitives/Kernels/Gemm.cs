@@ -10,6 +10,8 @@
 //   C must not share memory with A or B (the product reads them while it writes C): an overlap
 //   of the elements each matrix spans is an ArgumentException.
 //
+// Forward of Y = X·Wᵀ + b (Linear): MultiplyAddBias (internal), C = op(A)·op(B) + 1·bᵀ with the bias added to
+// each tile of C right after its last k block, while the tile is in L1 (not in a second pass over C).
 // Backward of Y = X·Wᵀ (Linear):  dX = dY·W  (NN),  dW += dYᵀ·X  (TN).
 //
 // Implementation (float and double; other element types use the reference triple loop):
@@ -19,6 +21,8 @@
 //                    Vector256 (6×16 / 6×8), Vector128 (6×8 / 6×4) and scalar (4×4)
 //   Parallelism.cs   the thread count and the dedicated worker threads
 // Results do not depend on Parallelism.NumThreads (each element of C sees the same operations).
+using System.Runtime.InteropServices;
+
 namespace NeuralPrimitives;
 
 /// <summary>General matrix multiply <c>C = alpha·op(A)·op(B) + beta·C</c> on row-major spans, for float and double.</summary>
@@ -49,19 +53,56 @@ public static partial class Gemm
         var (aSpan, bSpan, cSpan) = Validate(transposeA, transposeB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
         CheckNoOverlap(a[..aSpan], c[..cSpan], "a");
         CheckNoOverlap(b[..bSpan], c[..cSpan], "b");
+        Dispatch(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, default);
+    }
+
+    /// <summary>
+    /// C = op(A)·op(B) + 1·biasᵀ: the product, then <paramref name="bias"/> added to every row of C (a layer's
+    /// y = x·Wᵀ + b). The bias is added to each tile of C right after its last product step, while the tile is in
+    /// cache, instead of in a second pass over C; each element is the product rounded, plus the bias, rounded (the same
+    /// bits as <see cref="Multiply{T}(bool, bool, int, int, int, T, ReadOnlySpan{T}, int, ReadOnlySpan{T}, int, T, Span{T}, int)"/>
+    /// with beta = 0 followed by the addition).
+    /// </summary>
+    internal static void MultiplyAddBias<T>(bool transposeA, bool transposeB, int m, int n, int k,
+        ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, ReadOnlySpan<T> bias, Span<T> c, int ldc)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var (aSpan, bSpan, cSpan) = Validate(transposeA, transposeB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        CheckNoOverlap(a[..aSpan], c[..cSpan], "a");
+        CheckNoOverlap(b[..bSpan], c[..cSpan], "b");
+        Guard.MinLength(bias.Length, n, nameof(bias));
+        Dispatch(transposeA, transposeB, m, n, k, T.One, a, lda, b, ldb, T.Zero, c, ldc, bias[..n]);
+    }
+
+    // The element type's implementation: the blocked driver for float and double, the reference loop otherwise.
+    private static void Dispatch<T>(bool transposeA, bool transposeB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, T beta, Span<T> c, int ldc, ReadOnlySpan<T> bias)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
         if (m == 0 || n == 0) return;
         if (typeof(T) == typeof(float))
-            MultiplyFloat(transposeA, transposeB, m, n, k, float.CreateTruncating(alpha),
-                System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(a), lda,
-                System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(b), ldb, float.CreateTruncating(beta),
-                System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(c), ldc);
+            Multiply<float, KernelF512M8, KernelF512, KernelF256, KernelF128>(transposeA, transposeB, m, n, k, float.CreateTruncating(alpha),
+                MemoryMarshal.Cast<T, float>(a), lda, MemoryMarshal.Cast<T, float>(b), ldb, float.CreateTruncating(beta),
+                MemoryMarshal.Cast<T, float>(c), ldc, MemoryMarshal.Cast<T, float>(bias));
         else if (typeof(T) == typeof(double))
-            MultiplyDouble(transposeA, transposeB, m, n, k, double.CreateTruncating(alpha),
-                System.Runtime.InteropServices.MemoryMarshal.Cast<T, double>(a), lda,
-                System.Runtime.InteropServices.MemoryMarshal.Cast<T, double>(b), ldb, double.CreateTruncating(beta),
-                System.Runtime.InteropServices.MemoryMarshal.Cast<T, double>(c), ldc);
+            Multiply<double, KernelD512M8, KernelD512, KernelD256, KernelD128>(transposeA, transposeB, m, n, k, double.CreateTruncating(alpha),
+                MemoryMarshal.Cast<T, double>(a), lda, MemoryMarshal.Cast<T, double>(b), ldb, double.CreateTruncating(beta),
+                MemoryMarshal.Cast<T, double>(c), ldc, MemoryMarshal.Cast<T, double>(bias));
         else
+        {
             Reference(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            if (!bias.IsEmpty) AddBiasRows(c, ldc, m, bias);
+        }
+    }
+
+    /// <summary>C[r, :] += bias for rows r &lt; <paramref name="m"/> (the paths that do not run the blocked driver).</summary>
+    private static void AddBiasRows<T>(Span<T> c, int ldc, int m, ReadOnlySpan<T> bias) where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var row = c.Slice(i * ldc, bias.Length);
+            TensorPrimitives.Add(row, bias, row);
+        }
     }
 
     /// <summary>

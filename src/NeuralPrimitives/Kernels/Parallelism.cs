@@ -238,14 +238,6 @@ internal static class ParallelRanges
         fixed (T* px = x, py = y, pd = dst) Run(new AddRange<T>(px, py, pd), x.Length);
     }
 
-    /// <summary>y[r, 0..n) += bias for rows r &lt; <paramref name="rows"/> of y (row stride <paramref name="ld"/>, n = bias.Length): a layer's bias, split by rows.</summary>
-    public static unsafe void AddToRows<T>(Span<T> y, int ld, int rows, ReadOnlySpan<T> bias) where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        if (rows == 0) return;
-        y = y[..((rows - 1) * ld + bias.Length)]; // the rows must fit (pointers below)
-        fixed (T* py = y, pb = bias) Run(new AddToRowsRange<T>(py, ld, pb, bias.Length), rows, bias.Length);
-    }
-
     /// <summary>sum[j] += Σ_r x[r, j] over rows r &lt; <paramref name="rows"/> of x (row stride <paramref name="ld"/>): a bias
     /// gradient, split by columns so that each column is summed in row order whatever the split.</summary>
     /// <remarks>
@@ -268,19 +260,6 @@ internal static class ParallelRanges
     {
         public void Run(int start, int end) =>
             TensorPrimitives.Add(new ReadOnlySpan<T>(x + start, end - start), new ReadOnlySpan<T>(y + start, end - start), new Span<T>(dst + start, end - start));
-    }
-
-    private readonly unsafe struct AddToRowsRange<T>(T* y, int ld, T* bias, int n) : IRangeOperation where T : unmanaged, IBinaryFloatingPointIeee754<T>
-    {
-        public void Run(int start, int end)
-        {
-            var b = new ReadOnlySpan<T>(bias, n);
-            for (int r = start; r < end; r++)
-            {
-                var row = new Span<T>(y + (nint)r * ld, n);
-                TensorPrimitives.Add(row, b, row);
-            }
-        }
     }
 
     /// <summary>

@@ -114,9 +114,10 @@ public sealed class Linear<T> : Module<T>, ILayer<T> where T : unmanaged, IBinar
     private void Compute(ReadOnlySpan<T> x, Span<T> y)
     {
         int rows = x.Length / InFeatures;
-        Gemm.Multiply(transposeA: false, transposeB: true, rows, OutFeatures, InFeatures, T.One, x, Weight.Data, T.Zero, y);
-        if (Bias is null) return;
-        ParallelRanges.AddToRows(y, OutFeatures, rows, Bias.Data);                      // y[r, :] += b
+        if (Bias is null)
+            Gemm.Multiply(transposeA: false, transposeB: true, rows, OutFeatures, InFeatures, T.One, x, Weight.Data, T.Zero, y);
+        else                                                                              // y[r, :] = x[r, :]·Wᵀ + b
+            Gemm.MultiplyAddBias(transposeA: false, transposeB: true, rows, OutFeatures, InFeatures, x, InFeatures, Weight.Data, InFeatures, Bias.Data, y, OutFeatures);
     }
 
     /// <inheritdoc />
