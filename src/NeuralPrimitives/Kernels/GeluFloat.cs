@@ -7,9 +7,13 @@
 //         GELU'(x) = Φ(x) + x·φ(x),  Φ(x) = ½(1 + erf(z)),  φ(x) = e^(−x²/2)/√(2π)  — the same e^(−z²) as erf's
 // Tanh:   GELU(x) = ½x(1 + tanh u) = x·s,  u = √(2/π)(x + 0.044715x³),  s = σ(2u) = 1/(1 + e^(−2u))  (½(1 + tanh u) = σ(2u))
 //         GELU'(x) = s + x·2s(1 − s)·√(2/π)(1 + 3·0.044715x²)          (1 − tanh²u = 4s(1 − s))
-// One Vector<float> loop and a scalar tail that evaluates the same formulas, so results do not depend on the length;
-// a long range is split between the threads (Kernels/Parallelism.cs, ParallelRanges).
-using System.Runtime.InteropServices;
+// The formulas are written once, over a vector type: Vector512 where AVX-512 is accelerated (measured on a Zen 4 host,
+// one thread, 2 M elements: 1.48–2.0 ms against 2.0–3.1 for Vector<float>), else Vector<float>; the last elements run
+// the same formulas on a broadcast vector. Every lane sees the same operations whatever the width (the FMAs, the
+// division and the exponential are per lane), so results do not depend on the width, the length or where a thread's
+// range starts; a long range is split between the threads (Kernels/Parallelism.cs, ParallelRanges).
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace NeuralPrimitives;
 
@@ -18,6 +22,9 @@ internal static unsafe class GeluFloat
     private const float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
     private const float InvSqrt2 = 0.70710678118654752f, InvSqrt2Pi = 0.39894228040143268f;
     private const float SqrtTwoOverPi = 0.79788456080286535588f, Cubic = 0.044715f;
+
+    /// <summary>Test hook: the Vector&lt;float&gt; loops even where Vector512 is accelerated.</summary>
+    internal static volatile bool Force256;
 
     public static void Forward(ReadOnlySpan<float> x, Span<float> y, bool tanh)
     {
@@ -29,73 +36,141 @@ internal static unsafe class GeluFloat
         fixed (float* px = x, pdy = dy, pdx = dx) ParallelRanges.Run(new BackwardRange(px, pdy, pdx, tanh), x.Length);
     }
 
+    private static bool Wide => Vector512.IsHardwareAccelerated && !Force256;
+
     private readonly struct ForwardRange(float* x, float* y, bool tanh) : IRangeOperation
     {
-        public void Run(int start, int end) => ForwardPart(new(x + start, end - start), new(y + start, end - start), tanh);
+        public void Run(int start, int end)
+        {
+            if (Wide) ForwardPart<Wide512>(x + start, y + start, end - start, tanh);
+            else ForwardPart<WideVector>(x + start, y + start, end - start, tanh);
+        }
     }
 
     private readonly struct BackwardRange(float* x, float* dy, float* dx, bool tanh) : IRangeOperation
     {
-        public void Run(int start, int end) => BackwardPart(new(x + start, end - start), new(dy + start, end - start), new(dx + start, end - start), tanh);
+        public void Run(int start, int end)
+        {
+            if (Wide) BackwardPart<Wide512>(x + start, dy + start, dx + start, end - start, tanh);
+            else BackwardPart<WideVector>(x + start, dy + start, dx + start, end - start, tanh);
+        }
     }
 
-    private static void ForwardPart(ReadOnlySpan<float> x, Span<float> y, bool tanh)
+    private static void ForwardPart<V>(float* x, float* y, int n, bool tanh) where V : struct, IFloatVector<V>
     {
-        ref float xr = ref MemoryMarshal.GetReference(x), yr = ref MemoryMarshal.GetReference(y);
         int i = 0;
-        if (Vector.IsHardwareAccelerated)
-            for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
-                Value(Vector.LoadUnsafe(ref xr, (nuint)i), tanh).StoreUnsafe(ref yr, (nuint)i);
-        for (; i < x.Length; i++) y[i] = Value(new Vector<float>(x[i]), tanh)[0];
+        if (V.IsAccelerated)
+            for (; i <= n - V.Count; i += V.Count) V.Store(Value(V.Load(x + i), tanh), y + i);
+        for (; i < n; i++) y[i] = V.First(Value(V.Create(x[i]), tanh));
     }
 
-    private static void BackwardPart(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool tanh)
+    private static void BackwardPart<V>(float* x, float* dy, float* dx, int n, bool tanh) where V : struct, IFloatVector<V>
     {
-        ref float xr = ref MemoryMarshal.GetReference(x), dyr = ref MemoryMarshal.GetReference(dy), dxr = ref MemoryMarshal.GetReference(dx);
         int i = 0;
-        if (Vector.IsHardwareAccelerated)
-            for (; i <= x.Length - Vector<float>.Count; i += Vector<float>.Count)
-                (Vector.LoadUnsafe(ref dyr, (nuint)i) * Derivative(Vector.LoadUnsafe(ref xr, (nuint)i), tanh)).StoreUnsafe(ref dxr, (nuint)i);
-        for (; i < x.Length; i++) dx[i] = dy[i] * Derivative(new Vector<float>(x[i]), tanh)[0];
+        if (V.IsAccelerated)
+            for (; i <= n - V.Count; i += V.Count) V.Store(V.Load(dy + i) * Derivative(V.Load(x + i), tanh), dx + i);
+        for (; i < n; i++) dx[i] = dy[i] * V.First(Derivative(V.Create(x[i]), tanh));
     }
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private static Vector<float> Value(Vector<float> v, bool tanh) => tanh ? v * TanhGate(v) : v * Cdf(v, out _);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static V Value<V>(V v, bool tanh) where V : struct, IFloatVector<V> => tanh ? v * TanhGate(v) : v * Cdf(v, out _);
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private static Vector<float> Derivative(Vector<float> v, bool tanh)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static V Derivative<V>(V v, bool tanh) where V : struct, IFloatVector<V>
     {
         if (tanh)
         {
             var s = TanhGate(v);
-            var du = new Vector<float>(SqrtTwoOverPi) * (Vector<float>.One + new Vector<float>(3 * Cubic) * v * v);
-            return s + v * new Vector<float>(2) * s * (Vector<float>.One - s) * du;
+            var du = V.Create(SqrtTwoOverPi) * (V.Create(1) + V.Create(3 * Cubic) * v * v);
+            return s + v * V.Create(2) * s * (V.Create(1) - s) * du;
         }
         var cdf = Cdf(v, out var gauss);                      // gauss = e^(−x²/2)
-        return cdf + v * gauss * new Vector<float>(InvSqrt2Pi);
+        return cdf + v * gauss * V.Create(InvSqrt2Pi);
     }
 
     /// <summary>Φ(x) = ½(1 + erf(x/√2)) by A&amp;S 7.1.26; also returns e^(−x²/2).</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private static Vector<float> Cdf(Vector<float> x, out Vector<float> gauss)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static V Cdf<V>(V x, out V gauss) where V : struct, IFloatVector<V>
     {
-        var z = Vector.Abs(x) * new Vector<float>(InvSqrt2);
-        var t = Vector<float>.One / (Vector<float>.One + new Vector<float>(P) * z);
-        var poly = Vector.FusedMultiplyAdd(new Vector<float>(A5), t, new Vector<float>(A4));
-        poly = Vector.FusedMultiplyAdd(poly, t, new Vector<float>(A3));
-        poly = Vector.FusedMultiplyAdd(poly, t, new Vector<float>(A2));
-        poly = Vector.FusedMultiplyAdd(poly, t, new Vector<float>(A1));
-        gauss = VectorMath.ExpF(-(z * z));
-        var erfAbs = Vector<float>.One - poly * t * gauss;
-        var erf = Vector.ConditionalSelect(Vector.LessThan(x, Vector<float>.Zero), -erfAbs, erfAbs);
-        return new Vector<float>(0.5f) * (Vector<float>.One + erf);
+        var z = V.Abs(x) * V.Create(InvSqrt2);
+        var t = V.Create(1) / (V.Create(1) + V.Create(P) * z);
+        var poly = V.FusedMultiplyAdd(V.Create(A5), t, V.Create(A4));
+        poly = V.FusedMultiplyAdd(poly, t, V.Create(A3));
+        poly = V.FusedMultiplyAdd(poly, t, V.Create(A2));
+        poly = V.FusedMultiplyAdd(poly, t, V.Create(A1));
+        gauss = V.Exp(-(z * z));
+        var erfAbs = V.Create(1) - poly * t * gauss;
+        var erf = V.WhereNegative(x, -erfAbs, erfAbs);
+        return V.Create(0.5f) * (V.Create(1) + erf);
     }
 
     /// <summary>σ(2u) = ½(1 + tanh u), u = √(2/π)(x + 0.044715x³).</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private static Vector<float> TanhGate(Vector<float> x)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static V TanhGate<V>(V x) where V : struct, IFloatVector<V>
     {
-        var u = new Vector<float>(SqrtTwoOverPi) * (x + new Vector<float>(Cubic) * x * x * x);
-        return Vector<float>.One / (Vector<float>.One + VectorMath.ExpF(new Vector<float>(-2) * u));
+        var u = V.Create(SqrtTwoOverPi) * (x + V.Create(Cubic) * x * x * x);
+        return V.Create(1) / (V.Create(1) + V.Exp(V.Create(-2) * u));
+    }
+
+    /// <summary>The vector operations the GELU formulas use, for one vector type of float lanes.</summary>
+    private interface IFloatVector<TSelf> where TSelf : struct, IFloatVector<TSelf>
+    {
+        static abstract bool IsAccelerated { get; }
+        static abstract int Count { get; }
+        static abstract TSelf Create(float value);
+        static abstract TSelf Load(float* p);
+        static abstract void Store(TSelf v, float* p);
+        static abstract float First(TSelf v);
+        static abstract TSelf Abs(TSelf v);
+        static abstract TSelf FusedMultiplyAdd(TSelf a, TSelf b, TSelf c);
+        /// <summary>eᵛ per lane (VectorMath.ExpF).</summary>
+        static abstract TSelf Exp(TSelf v);
+        /// <summary>Per lane: <paramref name="a"/> where <paramref name="x"/> &lt; 0, else <paramref name="b"/>.</summary>
+        static abstract TSelf WhereNegative(TSelf x, TSelf a, TSelf b);
+        static abstract TSelf operator +(TSelf a, TSelf b);
+        static abstract TSelf operator -(TSelf a, TSelf b);
+        static abstract TSelf operator -(TSelf a);
+        static abstract TSelf operator *(TSelf a, TSelf b);
+        static abstract TSelf operator /(TSelf a, TSelf b);
+    }
+
+    private readonly struct Wide512(Vector512<float> v) : IFloatVector<Wide512>
+    {
+        private readonly Vector512<float> _v = v;
+        public static bool IsAccelerated => Vector512.IsHardwareAccelerated;
+        public static int Count => Vector512<float>.Count;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 Create(float value) => new(Vector512.Create(value));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 Load(float* p) => new(Vector512.Load(p));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Wide512 v, float* p) => v._v.Store(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float First(Wide512 v) => v._v.ToScalar();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 Abs(Wide512 v) => new(Vector512.Abs(v._v));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 FusedMultiplyAdd(Wide512 a, Wide512 b, Wide512 c) => new(Vector512.FusedMultiplyAdd(a._v, b._v, c._v));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 Exp(Wide512 v) => new(VectorMath.ExpF(v._v));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 WhereNegative(Wide512 x, Wide512 a, Wide512 b) => new(Vector512.ConditionalSelect(Vector512.LessThan(x._v, Vector512<float>.Zero), a._v, b._v));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 operator +(Wide512 a, Wide512 b) => new(a._v + b._v);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 operator -(Wide512 a, Wide512 b) => new(a._v - b._v);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 operator -(Wide512 a) => new(-a._v);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 operator *(Wide512 a, Wide512 b) => new(a._v * b._v);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 operator /(Wide512 a, Wide512 b) => new(a._v / b._v);
+    }
+
+    private readonly struct WideVector(Vector<float> v) : IFloatVector<WideVector>
+    {
+        private readonly Vector<float> _v = v;
+        public static bool IsAccelerated => Vector.IsHardwareAccelerated;
+        public static int Count => Vector<float>.Count;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector Create(float value) => new(new Vector<float>(value));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector Load(float* p) => new(Vector.Load(p));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(WideVector v, float* p) => v._v.Store(p);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float First(WideVector v) => v._v[0];
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector Abs(WideVector v) => new(Vector.Abs(v._v));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector FusedMultiplyAdd(WideVector a, WideVector b, WideVector c) => new(Vector.FusedMultiplyAdd(a._v, b._v, c._v));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector Exp(WideVector v) => new(VectorMath.ExpF(v._v));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector WhereNegative(WideVector x, WideVector a, WideVector b) => new(Vector.ConditionalSelect(Vector.LessThan(x._v, Vector<float>.Zero), a._v, b._v));
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector operator +(WideVector a, WideVector b) => new(a._v + b._v);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector operator -(WideVector a, WideVector b) => new(a._v - b._v);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector operator -(WideVector a) => new(-a._v);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector operator *(WideVector a, WideVector b) => new(a._v * b._v);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector operator /(WideVector a, WideVector b) => new(a._v / b._v);
     }
 }

@@ -47,6 +47,39 @@ public class ParallelRangeTests
         TestData.AssertClose<float>(Array.ConvertAll(dxd, v => (float)v), two.Dx, 1e-5, 1e-5, $"GELU' {approximate}");
     }
 
+    [Theory]
+    [InlineData(GeluApproximation.None)]
+    [InlineData(GeluApproximation.Tanh)]
+    public void FloatGeluGivesTheSameBitsOnEveryVectorWidth(GeluApproximation approximate)
+    {
+        // Vector512 (where accelerated) against Vector<float>: the same formulas per lane, so the same bits, for
+        // ordinary values, the specials, and lengths that leave every possible tail.
+        float[] specials = [float.NaN, float.PositiveInfinity, float.NegativeInfinity, 0f, -0f, 1e-30f, -1e-30f, 1e-42f, 100f, -100f, 9.5f, -9.5f];
+        var x = Inputs(6).AsSpan(0, 4099).ToArray();
+        specials.CopyTo(x, 0);
+        var dy = Inputs(7).AsSpan(0, x.Length).ToArray();
+        (float[] Y, float[] Dx) Run(bool force256, int n)
+        {
+            var y = new float[n];
+            var dx = new float[n];
+            GeluFloat.Force256 = force256;
+            try
+            {
+                Activations.Gelu<float>(x.AsSpan(0, n), y, approximate);
+                Activations.GeluBackward<float>(x.AsSpan(0, n), dy.AsSpan(0, n), dx, approximate);
+            }
+            finally { GeluFloat.Force256 = false; }
+            return (y, dx);
+        }
+        foreach (int n in new[] { 1, 7, 15, 17, 31, 33, x.Length })
+        {
+            var wide = Run(false, n);
+            var narrow = Run(true, n);
+            Assert.True(wide.Y.AsSpan().SequenceEqual(narrow.Y), $"GELU {approximate}, n = {n}");
+            Assert.True(wide.Dx.AsSpan().SequenceEqual(narrow.Dx), $"GELU' {approximate}, n = {n}");
+        }
+    }
+
     [Fact]
     public void ResidualAddsAndBiasSumsDoNotDependOnTheThreadCountAndMatchTheLoops()
     {
