@@ -42,8 +42,8 @@ internal static unsafe class GeluFloat
     {
         public void Run(int start, int end)
         {
-            if (Wide) ForwardPart<Wide512>(x + start, y + start, end - start, tanh);
-            else ForwardPart<WideVector>(x + start, y + start, end - start, tanh);
+            if (Wide) ForwardPart<Float512>(x + start, y + start, end - start, tanh);
+            else ForwardPart<FloatVector>(x + start, y + start, end - start, tanh);
         }
     }
 
@@ -51,8 +51,8 @@ internal static unsafe class GeluFloat
     {
         public void Run(int start, int end)
         {
-            if (Wide) BackwardPart<Wide512>(x + start, dy + start, dx + start, end - start, tanh);
-            else BackwardPart<WideVector>(x + start, dy + start, dx + start, end - start, tanh);
+            if (Wide) BackwardPart<Float512>(x + start, dy + start, dx + start, end - start, tanh);
+            else BackwardPart<FloatVector>(x + start, dy + start, dx + start, end - start, tanh);
         }
     }
 
@@ -110,67 +110,5 @@ internal static unsafe class GeluFloat
     {
         var u = V.Create(SqrtTwoOverPi) * (x + V.Create(Cubic) * x * x * x);
         return V.Create(1) / (V.Create(1) + V.Exp(V.Create(-2) * u));
-    }
-
-    /// <summary>The vector operations the GELU formulas use, for one vector type of float lanes.</summary>
-    private interface IFloatVector<TSelf> where TSelf : struct, IFloatVector<TSelf>
-    {
-        static abstract bool IsAccelerated { get; }
-        static abstract int Count { get; }
-        static abstract TSelf Create(float value);
-        static abstract TSelf Load(float* p);
-        static abstract void Store(TSelf v, float* p);
-        static abstract float First(TSelf v);
-        static abstract TSelf Abs(TSelf v);
-        static abstract TSelf FusedMultiplyAdd(TSelf a, TSelf b, TSelf c);
-        /// <summary>eᵛ per lane (VectorMath.ExpF).</summary>
-        static abstract TSelf Exp(TSelf v);
-        /// <summary>Per lane: <paramref name="a"/> where <paramref name="x"/> &lt; 0, else <paramref name="b"/>.</summary>
-        static abstract TSelf WhereNegative(TSelf x, TSelf a, TSelf b);
-        static abstract TSelf operator +(TSelf a, TSelf b);
-        static abstract TSelf operator -(TSelf a, TSelf b);
-        static abstract TSelf operator -(TSelf a);
-        static abstract TSelf operator *(TSelf a, TSelf b);
-        static abstract TSelf operator /(TSelf a, TSelf b);
-    }
-
-    private readonly struct Wide512(Vector512<float> v) : IFloatVector<Wide512>
-    {
-        private readonly Vector512<float> _v = v;
-        public static bool IsAccelerated => Vector512.IsHardwareAccelerated;
-        public static int Count => Vector512<float>.Count;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 Create(float value) => new(Vector512.Create(value));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 Load(float* p) => new(Vector512.Load(p));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(Wide512 v, float* p) => v._v.Store(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float First(Wide512 v) => v._v.ToScalar();
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 Abs(Wide512 v) => new(Vector512.Abs(v._v));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 FusedMultiplyAdd(Wide512 a, Wide512 b, Wide512 c) => new(Vector512.FusedMultiplyAdd(a._v, b._v, c._v));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 Exp(Wide512 v) => new(VectorMath.ExpF(v._v));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 WhereNegative(Wide512 x, Wide512 a, Wide512 b) => new(Vector512.ConditionalSelect(Vector512.LessThan(x._v, Vector512<float>.Zero), a._v, b._v));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 operator +(Wide512 a, Wide512 b) => new(a._v + b._v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 operator -(Wide512 a, Wide512 b) => new(a._v - b._v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 operator -(Wide512 a) => new(-a._v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 operator *(Wide512 a, Wide512 b) => new(a._v * b._v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Wide512 operator /(Wide512 a, Wide512 b) => new(a._v / b._v);
-    }
-
-    private readonly struct WideVector(Vector<float> v) : IFloatVector<WideVector>
-    {
-        private readonly Vector<float> _v = v;
-        public static bool IsAccelerated => Vector.IsHardwareAccelerated;
-        public static int Count => Vector<float>.Count;
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector Create(float value) => new(new Vector<float>(value));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector Load(float* p) => new(Vector.Load(p));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(WideVector v, float* p) => v._v.Store(p);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float First(WideVector v) => v._v[0];
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector Abs(WideVector v) => new(Vector.Abs(v._v));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector FusedMultiplyAdd(WideVector a, WideVector b, WideVector c) => new(Vector.FusedMultiplyAdd(a._v, b._v, c._v));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector Exp(WideVector v) => new(VectorMath.ExpF(v._v));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector WhereNegative(WideVector x, WideVector a, WideVector b) => new(Vector.ConditionalSelect(Vector.LessThan(x._v, Vector<float>.Zero), a._v, b._v));
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector operator +(WideVector a, WideVector b) => new(a._v + b._v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector operator -(WideVector a, WideVector b) => new(a._v - b._v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector operator -(WideVector a) => new(-a._v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector operator *(WideVector a, WideVector b) => new(a._v * b._v);
-        [MethodImpl(MethodImplOptions.AggressiveInlining)] public static WideVector operator /(WideVector a, WideVector b) => new(a._v / b._v);
     }
 }

@@ -16,6 +16,16 @@ public class ParallelRangeTests
         return x;
     }
 
+    /// <summary>GELU(x) and dy·GELU'(x) in float, into new arrays.</summary>
+    private static (float[] Y, float[] Dx) Gelu(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, GeluApproximation approximate)
+    {
+        var y = new float[x.Length];
+        var dx = new float[x.Length];
+        Activations.Gelu<float>(x, y, approximate);
+        Activations.GeluBackward<float>(x, dy, dx, approximate);
+        return (y, dx);
+    }
+
     [Theory]
     [InlineData(GeluApproximation.None)]
     [InlineData(GeluApproximation.Tanh)]
@@ -23,14 +33,7 @@ public class ParallelRangeTests
     {
         var x = Inputs(1);
         var dy = Inputs(2);
-        (float[] Y, float[] Dx) Run(int threads) => GlobalStateCollection.WithThreads(threads, () =>
-        {
-            var y = new float[Large];
-            var dx = new float[Large];
-            Activations.Gelu<float>(x, y, approximate);
-            Activations.GeluBackward<float>(x, dy, dx, approximate);
-            return (y, dx);
-        });
+        (float[] Y, float[] Dx) Run(int threads) => GlobalStateCollection.WithThreads(threads, () => Gelu(x, dy, approximate));
 
         var two = GlobalStateCollection.RetryUntilParallel(() => Run(2), parallelRuns: 2);
         var one = Run(1);
@@ -60,16 +63,9 @@ public class ParallelRangeTests
         var dy = Inputs(7).AsSpan(0, x.Length).ToArray();
         (float[] Y, float[] Dx) Run(bool force256, int n)
         {
-            var y = new float[n];
-            var dx = new float[n];
             GeluFloat.Force256 = force256;
-            try
-            {
-                Activations.Gelu<float>(x.AsSpan(0, n), y, approximate);
-                Activations.GeluBackward<float>(x.AsSpan(0, n), dy.AsSpan(0, n), dx, approximate);
-            }
+            try { return Gelu(x.AsSpan(0, n), dy.AsSpan(0, n), approximate); }
             finally { GeluFloat.Force256 = false; }
-            return (y, dx);
         }
         foreach (int n in new[] { 1, 7, 15, 17, 31, 33, x.Length })
         {
