@@ -13,6 +13,7 @@
 //           for ir over the MC rows in steps of MR          (A micro-panels stream from L2)
 //             C[ic+ir.., jc+jr..] (+)= Apanel · Bpanel     (micro-kernel; the first k block
 //                                                            overwrites C when beta = 0)
+//             after the last k block: C tile += bias         (MultiplyAddBias only; the tile is still in L1)
 //
 // Transposes are absorbed by packing: the kernels only see packed panels. A partial edge tile
 // (fewer than MR rows or NR columns) is computed into a small temporary tile and then copied,
