@@ -18,8 +18,8 @@
 // GEMM, whose packing dominates at this size); on AVX2 (W = 8, 16 registers) it is 6 × 16 (12 Vector<float>
 // accumulators). Narrower tiles (fewer vectors, 4 rows, 1 row) finish the edges. The kernel is one generic
 // method over the vector type (Kernels/FloatVectors.cs: Float512, FloatVector) and the tile shape, specialised
-// by the JIT for each combination of structs, so unused accumulators vanish. Everything else (double, n not a multiple of W, no AVX2)
-// runs through the project's GEMM.
+// by the JIT for each combination of structs, so unused accumulators vanish. Everything else (double, n not a
+// multiple of W, no AVX2) runs through the project's GEMM.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;

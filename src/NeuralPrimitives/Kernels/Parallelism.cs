@@ -265,7 +265,8 @@ internal static class ParallelRanges
     /// <summary>
     /// sum[j] += Σ_r x[r, j] for columns [start, end): rows in blocks of 8; in a block, each group of 4 vectors of
     /// columns is summed over the block's rows in registers and added to sum once. Every column is still summed in
-    /// row order (sum[j] + x[0, j] + x[1, j] + …), so the bits do not depend on the split or the vector width.
+    /// row order (sum[j] + x[0, j] + x[1, j] + …), so the bits do not depend on the split or the vector width. Element
+    /// types without SIMD vectors (Half), and machines without SIMD, take the scalar loop for every column.
     /// </summary>
     private readonly unsafe struct RowSumRange<T>(T* x, int ld, int rows, T* sum) : IRangeOperation where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -273,13 +274,14 @@ internal static class ParallelRanges
 
         public void Run(int start, int end)
         {
-            int w = Vector<T>.Count;
+            bool vectors = Vector.IsHardwareAccelerated && Vector<T>.IsSupported;
+            int w = vectors ? Vector<T>.Count : 0;
             for (int r0 = 0; r0 < rows; r0 += RowBlock)
             {
                 int r1 = Math.Min(rows, r0 + RowBlock);
                 T* block = x + (nint)r0 * ld;
                 int j = start;
-                for (; j + 4 * w <= end; j += 4 * w)
+                for (; vectors && j + 4 * w <= end; j += 4 * w)
                 {
                     Vector<T> a0 = Vector.Load(sum + j), a1 = Vector.Load(sum + j + w), a2 = Vector.Load(sum + j + 2 * w), a3 = Vector.Load(sum + j + 3 * w);
                     T* p = block + j;

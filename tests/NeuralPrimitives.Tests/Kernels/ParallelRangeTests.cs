@@ -77,6 +77,28 @@ public class ParallelRangeTests
     }
 
     [Fact]
+    public void ColumnSumsAndLinearRunForAnElementTypeWithoutVectors()
+    {
+        // Half has no Vector<Half>: the column sums take their scalar loop, in row order like the vector one.
+        const int n = 300, rows = 11;
+        var x = new Half[rows * n];
+        for (int i = 0; i < x.Length; i++) x[i] = (Half)((i % 7) * 0.25f - 0.5f);
+        var sums = new Half[n];
+        sums[3] = (Half)1;
+        var expected = (Half[])sums.Clone();
+        for (int j = 0; j < n; j++)
+            for (int r = 0; r < rows; r++) expected[j] += x[r * n + j];
+        ParallelRanges.AccumulateRowSum<Half>(x, n, rows, sums);
+        Assert.Equal(expected, sums);
+
+        // and so Linear<Half> trains: its bias gradient for dy = 1 is the number of rows, exactly
+        var linear = new Linear<Half>(3, 70);
+        linear.Forward(Tensor.Create(new Half[4 * 3], [4, 3]));
+        linear.Backward(Tensor.Create(Enumerable.Repeat((Half)1, 4 * 70).ToArray(), [4, 70]));
+        Assert.All(linear.Bias!.Grad, g => Assert.Equal((Half)4, g));
+    }
+
+    [Fact]
     public void ResidualAddsAndBiasSumsDoNotDependOnTheThreadCountAndMatchTheLoops()
     {
         // rows × n with n not a multiple of 64 (the column split gives parts of 256, 256 and 88 columns, the last with a
